@@ -1,0 +1,15 @@
+//! Kubernetes API machinery shared by the API server and its clients.
+//!
+//! # Layout
+//! - `registry.rs`: every served resource (group, version, kind, plural, scope, short names,
+//!   categories, subresources) built from k8s-openapi types, plus typed hooks.
+//! - `status.rs`: [`status::ApiError`], a Kubernetes `Status` with upstream's codes, reasons
+//!   and message shapes.
+//! - `field.rs`: field-path validation errors (`spec.selector: Required value`).
+//! - `selector/`: label selectors (equality and set-based) and field selectors.
+//! - `validation/`: name rules and per-kind validation.
+//! - `strict.rs`: unknown and duplicate field detection for `fieldValidation=Strict`.
+
+pub mod field;
+pub mod registry;
+pub mod status;
