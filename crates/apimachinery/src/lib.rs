@@ -8,8 +8,14 @@
 //! - `field.rs`: field-path validation errors (`spec.selector: Required value`).
 //! - `selector/`: label selectors (equality and set-based) and field selectors.
 //! - `validation/`: name rules and per-kind validation.
+//! - `smp/`: strategic merge patch, with upstream's patch strategies and merge keys per field.
 //! - `strict.rs`: unknown and duplicate field detection for `fieldValidation=Strict`.
 
+pub mod defaults;
 pub mod field;
 pub mod registry;
+pub mod selector;
+pub mod smp;
 pub mod status;
+pub mod strict;
+pub mod validation;

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::{
-    admissionregistration, apps, autoscaling, batch, certificates, coordination, core,
-    discovery, events, networking, node, policy, rbac, scheduling, storage,
+    admissionregistration, apps, autoscaling, batch, certificates, coordination, core, discovery,
+    events, networking, node, policy, rbac, scheduling, storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::{ClusterResourceScope, ListableResource, NamespaceResourceScope};
@@ -116,6 +116,24 @@ impl ResourceType {
     }
 }
 
+/// The storage prefix a key belongs to (the inverse of [`ResourceType::storage_key`]):
+/// `/registry/pods/ns/x` → `/registry/pods/`, `/registry/apps/deployments/ns/x` →
+/// `/registry/apps/deployments/`. Core resource names never contain a dot and never equal
+/// one of the dotless built-in group names, so the first segment tells which shape a key has.
+pub fn storage_prefix_of_key(key: &str) -> Option<&str> {
+    const DOTLESS_GROUPS: &[&str] = &["apps", "autoscaling", "batch", "policy"];
+    let rest = key.strip_prefix("/registry/")?;
+    let first = rest.split('/').next()?;
+    let end = if first.contains('.') || DOTLESS_GROUPS.contains(&first) {
+        let second = rest[first.len() + 1..].split('/').next()?;
+        first.len() + 1 + second.len()
+    } else {
+        first.len()
+    };
+    let total = "/registry/".len() + end + 1;
+    (key.len() > total && !rest[..end].ends_with('/')).then(|| &key[..total])
+}
+
 /// Whether a k8s-openapi scope type is namespaced.
 trait ScopeKind {
     const NAMESPACED: bool;
@@ -128,8 +146,45 @@ impl ScopeKind for ClusterResourceScope {
 }
 
 fn normalize<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, serde_json::Error> {
-    let typed: T = serde_json::from_value(v)?;
-    serde_json::to_value(&typed)
+    let typed = T::deserialize(&v)?;
+    let mut out = serde_json::to_value(&typed)?;
+    prune_added_defaults(&v, &mut out);
+    Ok(out)
+}
+
+/// k8s-openapi gives fields that are required in the schema a non-optional Rust type, so a
+/// round trip turns a *missing* required field into an empty one (`selector: {}`,
+/// `name: ""`). Upstream's Go types keep it missing, and validation must see it missing
+/// (`spec.selector: Required value`, not "empty selector"). So empty values the round trip
+/// added where the input had nothing are removed again.
+fn prune_added_defaults(input: &Value, out: &mut Value) {
+    match (input, out) {
+        (Value::Object(i), Value::Object(o)) => {
+            o.retain(|k, v| i.contains_key(k) || !is_empty_value(v));
+            for (k, v) in o.iter_mut() {
+                if let Some(iv) = i.get(k) {
+                    prune_added_defaults(iv, v);
+                }
+            }
+        }
+        (Value::Array(i), Value::Array(o)) if i.len() == o.len() => {
+            for (iv, ov) in i.iter().zip(o.iter_mut()) {
+                prune_added_defaults(iv, ov);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
 }
 
 struct Hooks<T>(std::marker::PhantomData<T>);
@@ -227,8 +282,16 @@ impl Registry {
             // admissionregistration.k8s.io/v1
             typed::<admissionregistration::v1::MutatingWebhookConfiguration>(&[], EXT, GENERATION),
             typed::<admissionregistration::v1::ValidatingAdmissionPolicy>(&[], EXT, SG),
-            typed::<admissionregistration::v1::ValidatingAdmissionPolicyBinding>(&[], EXT, GENERATION),
-            typed::<admissionregistration::v1::ValidatingWebhookConfiguration>(&[], EXT, GENERATION),
+            typed::<admissionregistration::v1::ValidatingAdmissionPolicyBinding>(
+                &[],
+                EXT,
+                GENERATION,
+            ),
+            typed::<admissionregistration::v1::ValidatingWebhookConfiguration>(
+                &[],
+                EXT,
+                GENERATION,
+            ),
             // apiextensions.k8s.io/v1
             typed::<apiextensions::CustomResourceDefinition>(&["crd", "crds"], EXT, SG),
             // apps/v1
@@ -289,8 +352,12 @@ impl Registry {
 
     /// A registry with these custom resources added (replacing any of the same GVR).
     pub fn with_custom(&self, custom: Vec<ResourceType>) -> Self {
-        let mut types: Vec<Arc<ResourceType>> =
-            self.types.iter().filter(|t| t.typed.is_some()).cloned().collect();
+        let mut types: Vec<Arc<ResourceType>> = self
+            .types
+            .iter()
+            .filter(|t| t.typed.is_some())
+            .cloned()
+            .collect();
         types.extend(custom.into_iter().map(Arc::new));
         Self::from_types(types)
     }
@@ -352,16 +419,61 @@ mod tests {
         assert!(pods.namespaced);
         assert_eq!(pods.kind, "Pod");
         assert_eq!(pods.list_kind, "PodList");
-        assert_eq!(pods.storage_key(Some("default"), "x"), "/registry/pods/default/x");
+        assert_eq!(
+            pods.storage_key(Some("default"), "x"),
+            "/registry/pods/default/x"
+        );
         let nodes = r.get("", "v1", "nodes").expect("nodes");
         assert!(!nodes.namespaced);
         assert_eq!(nodes.storage_key(None, "n1"), "/registry/nodes/n1");
         let d = r.get("apps", "v1", "deployments").expect("deployments");
-        assert_eq!(d.storage_key(Some("ns"), "web"), "/registry/apps/deployments/ns/web");
+        assert_eq!(
+            d.storage_key(Some("ns"), "web"),
+            "/registry/apps/deployments/ns/web"
+        );
         assert!(d.tracks_generation);
         assert!(d.has_subresource("status"));
-        let hpa = r.groups().into_iter().find(|g| g.name == "autoscaling").expect("autoscaling");
+        for t in r.all() {
+            let key = t.storage_key(Some("ns"), "name");
+            assert_eq!(
+                storage_prefix_of_key(&key),
+                Some(t.storage_prefix().as_str())
+            );
+        }
+        assert_eq!(
+            storage_prefix_of_key("/registry/example.com/dbs/ns/x"),
+            Some("/registry/example.com/dbs/")
+        );
+        assert_eq!(storage_prefix_of_key("/registry/pods/"), None);
+        let hpa = r
+            .groups()
+            .into_iter()
+            .find(|g| g.name == "autoscaling")
+            .expect("autoscaling");
         assert_eq!(hpa.versions, vec!["v2", "v1"]);
+    }
+
+    #[test]
+    fn normalize_keeps_missing_required_fields_missing() {
+        let r = Registry::builtin();
+        let d = r.get("apps", "v1", "deployments").expect("deployments");
+        let hooks = d.typed.expect("typed");
+        let out = (hooks.normalize)(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"},
+            "spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}
+        }))
+        .expect("valid");
+        assert!(out["spec"].get("selector").is_none(), "{out}");
+        assert!(
+            out["spec"]["template"]["spec"]["containers"][0]
+                .get("name")
+                .is_none(),
+            "{out}"
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["image"],
+            "x"
+        );
     }
 
     #[test]
@@ -376,9 +488,11 @@ mod tests {
         .expect("valid");
         assert!(out.get("bogus").is_none());
         assert_eq!(out["data"]["k"], "v");
-        assert!((hooks.normalize)(serde_json::json!({
-            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": 5
-        }))
-        .is_err());
+        assert!(
+            (hooks.normalize)(serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": 5
+            }))
+            .is_err()
+        );
     }
 }

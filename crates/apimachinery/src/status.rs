@@ -10,7 +10,7 @@ use crate::field::FieldError;
 
 /// A failed API request: the `Status` body and the HTTP code it is sent with.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ApiError(pub Status);
+pub struct ApiError(pub Box<Status>);
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -43,13 +43,13 @@ pub fn qualified_kind(group: &str, kind: &str) -> String {
 
 impl ApiError {
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        ApiError(Status {
+        ApiError(Box::new(Status {
             code: Some(code.into()),
             reason: Some(reason.to_string()),
             message: Some(message.into()),
             status: Some("Failure".to_string()),
             ..Status::default()
-        })
+        }))
     }
 
     fn with_details(mut self, group: &str, kind: &str, name: &str) -> Self {
@@ -79,7 +79,10 @@ impl ApiError {
 
     /// 404 `pods "x" not found`; `resource` is the plural.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
-        let msg = format!("{} \"{name}\" not found", qualified_resource(group, resource));
+        let msg = format!(
+            "{} \"{name}\" not found",
+            qualified_resource(group, resource)
+        );
         Self::new(404, "NotFound", msg).with_details(group, resource, name)
     }
 
@@ -113,7 +116,15 @@ impl ApiError {
 
     /// 422 `Deployment.apps "x" is invalid: …` with one cause per field error.
     pub fn invalid(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
-        let rendered: Vec<String> = errors.iter().map(FieldError::to_string).collect();
+        // The message lists each distinct error once (upstream's aggregate de-duplicates);
+        // the causes keep every one.
+        let mut rendered: Vec<String> = Vec::new();
+        for e in errors {
+            let text = e.to_string();
+            if !rendered.contains(&text) {
+                rendered.push(text);
+            }
+        }
         let body = match rendered.as_slice() {
             [one] => one.clone(),
             many => format!("[{}]", many.join(", ")),
@@ -177,7 +188,9 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json; got {content_type:?}"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json; got {content_type:?}"
+            ),
         )
     }
 
@@ -203,7 +216,8 @@ impl ApiError {
         if let Some(obj) = v.as_object_mut() {
             obj.insert("kind".into(), "Status".into());
             obj.insert("apiVersion".into(), "v1".into());
-            obj.entry("metadata").or_insert_with(|| serde_json::json!({}));
+            obj.entry("metadata")
+                .or_insert_with(|| serde_json::json!({}));
         }
         v
     }

@@ -1,1 +1,50 @@
-fn main() {}
+//! `rkube`: one binary for the whole cluster.
+//!
+//! # Layout
+//! - `main.rs`: the CLI (clap) and logging set-up.
+//! - `cmd/server.rs`: `rkube server`, the control plane.
+//! - `cmd/bench.rs`: `rkube bench`, the benchmarks quoted in the README.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "rkube",
+    version,
+    about = "A Kubernetes-compatible container orchestrator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane: API server (and, later, controllers, scheduler, node agent).
+    Server(cmd::server::Args),
+    /// Run a benchmark and print its report.
+    #[command(subcommand)]
+    Bench(cmd::bench::Bench),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => cmd::server::run(args).await,
+            Command::Bench(b) => cmd::bench::run(b).await,
+        }
+    })
+}

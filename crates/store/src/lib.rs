@@ -4,17 +4,45 @@
 //! (create, update, delete) takes the next revision and stamps it on the key as its
 //! `mod_revision`. The API server uses that revision as `resourceVersion`.
 //!
+//! Compaction follows etcd: after `compact(C)` the state at every revision `>= C` stays
+//! readable, `list` below `C` fails with [`Error::Compacted`], and a watch may start at any
+//! `after >= C - 1` (etcd's `start_revision >= C`).
+//!
 //! # Layout
-//! - `lib.rs`: the [`Store`] trait, its value types and [`Error`].
+//! - `lib.rs`: the [`Store`] trait, its value types, [`Error`], [`Backend`] and [`open`].
 //! - `memory.rs`: an in-process MVCC map (tests, `--datastore memory`).
-//! - `sqlite.rs`: a kine-style revision log in SQLite (WAL), with group commit.
+//! - `sqlite/`: a kine-style revision log in SQLite (WAL), with group commit
+//!   (`writer.rs`: the one writer thread; `reader.rs`: the read connection pool and queries;
+//!   `checkpoint.rs`: WAL checkpoints on their own thread).
 //! - `etcd.rs`: etcd v3 through `etcd-client`.
-//! - `conformance.rs`: the one test suite every backend must pass.
+//! - `watch.rs`: the watch stream shared by memory and sqlite (live broadcast + replay from
+//!   history, recovering from lag by re-reading history).
+//! - `compactor.rs`: the periodic background compactor ([`spawn_compactor`]).
+//! - `conformance/`: the one test suite every backend must pass (under `cfg(test)` or the
+//!   `conformance` feature), plus `conformance::TestEtcd`, a throwaway etcd server. Each
+//!   backend runs it from its `tests.rs` (`memory/`, `sqlite/`, `etcd/`), next to the tests
+//!   only that backend needs (durability, lag recovery, ...).
+//!
+//! Compacting to a revision at or below the compaction point is a no-op; compacting past the
+//! current revision is [`Error::FutureRevision`].
 
+use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::Stream;
+
+mod compactor;
+pub mod etcd;
+pub mod memory;
+pub mod sqlite;
+mod watch;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use compactor::{DEFAULT_COMPACT_INTERVAL, DEFAULT_KEEP_REVISIONS, spawn_compactor};
 
 pub type Revision = i64;
 
@@ -134,4 +162,74 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drops history older than `revision`; later reads at older revisions get `Compacted`.
     async fn compact(&self, revision: Revision) -> Result<()>;
+}
+
+/// Which backend [`open`] connects to (`--datastore`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Nothing persists; for tests and throwaway clusters.
+    Memory,
+    /// The SQLite database file (created with its parent directories if missing).
+    Sqlite(PathBuf),
+    /// etcd v3 client endpoints, e.g. `http://127.0.0.1:2379`.
+    Etcd(Vec<String>),
+}
+
+/// Opens the backend. For SQLite this creates or migrates the schema and starts the writer
+/// thread; for etcd it connects and makes one real request, so a wrong endpoint fails here
+/// rather than at the first write.
+pub async fn open(backend: &Backend) -> Result<Arc<dyn Store>> {
+    Ok(match backend {
+        Backend::Memory => Arc::new(memory::MemoryStore::new()),
+        Backend::Sqlite(path) => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+                .await
+                .map_err(|e| Error::Backend(Box::new(e)))??;
+            Arc::new(store)
+        }
+        Backend::Etcd(endpoints) => Arc::new(etcd::EtcdStore::connect(endpoints).await?),
+    })
+}
+
+/// The smallest byte string greater than every key starting with `prefix`: the exclusive
+/// upper bound of a prefix range, like etcd's `range_end = prefix + 1`.
+///
+/// Keys are UTF-8, which never contains the byte `0xFF`, so `[0xFF]` bounds the empty prefix
+/// (every key) and a prefix can always be incremented in its last byte.
+pub(crate) fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xFF]
+}
+
+/// The first key a list reads: the prefix, or `start` when that lies further on.
+pub(crate) fn range_start<'a>(prefix: &'a str, start: Option<&'a str>) -> &'a str {
+    match start {
+        Some(start) if start > prefix => start,
+        _ => prefix,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_increments_last_byte() {
+        assert_eq!(prefix_end("/registry/pods/"), b"/registry/pods0".to_vec());
+        assert_eq!(prefix_end(""), vec![0xFF]);
+    }
+
+    #[test]
+    fn range_start_never_goes_before_prefix() {
+        assert_eq!(range_start("/a/", Some("/")), "/a/");
+        assert_eq!(range_start("/a/", Some("/a/x")), "/a/x");
+        assert_eq!(range_start("/a/", None), "/a/");
+    }
 }

@@ -1,0 +1,259 @@
+//! Per-kind rules every write applies before validation (upstream's `PrepareForCreate` /
+//! `PrepareForUpdate` and `BeforeCreate` / `BeforeUpdate`): server-set metadata, the
+//! spec/status split of kinds with a status subresource, generation, initial status.
+
+use apimachinery::registry::ResourceType;
+use serde_json::{Value, json};
+
+use crate::objects::{self, meta_mut};
+
+/// Prepares a new object: system metadata and the kind's initial status.
+pub fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
+    let meta = meta_mut(obj);
+    meta.insert("uid".into(), Value::String(objects::new_uid()));
+    meta.insert("creationTimestamp".into(), Value::String(objects::now()));
+    for field in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        meta.remove(field);
+    }
+    if rt.tracks_generation {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+    if rt.has_subresource("status") {
+        initial_status(rt, obj);
+    }
+}
+
+/// What a create may say about status: upstream resets it for every kind with a status
+/// subresource except nodes (kubelets register with their status), then fills a few in.
+fn initial_status(rt: &ResourceType, obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Node") => {}
+        ("", "Namespace") => {
+            map.insert("status".into(), json!({"phase": "Active"}));
+            let spec = map.entry("spec").or_insert_with(|| json!({}));
+            if spec.get("finalizers").is_none() {
+                spec["finalizers"] = json!(["kubernetes"]);
+            }
+        }
+        ("", "Pod") => {
+            let qos = qos_class(map.get("spec"));
+            map.insert(
+                "status".into(),
+                json!({"phase": "Pending", "qosClass": qos}),
+            );
+        }
+        ("", "PersistentVolume" | "PersistentVolumeClaim") => {
+            map.insert("status".into(), json!({"phase": "Pending"}));
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            // Names are accepted and the API served as soon as the CRD is stored, so the
+            // conditions `kubectl wait --for condition=established` looks for hold at once.
+            let mut accepted = map
+                .get("spec")
+                .and_then(|s| s.get("names"))
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            if accepted.get("singular").is_none()
+                && let Some(kind) = accepted.get("kind").and_then(Value::as_str)
+            {
+                accepted["singular"] = json!(kind.to_lowercase());
+            }
+            if accepted.get("listKind").is_none()
+                && let Some(kind) = accepted.get("kind").and_then(Value::as_str)
+            {
+                accepted["listKind"] = json!(format!("{kind}List"));
+            }
+            let now = objects::now();
+            let stored: Vec<Value> = map
+                .get("spec")
+                .and_then(|s| s.get("versions"))
+                .and_then(Value::as_array)
+                .map(|vs| {
+                    vs.iter()
+                        .filter(|v| v["storage"] == json!(true))
+                        .filter_map(|v| v.get("name").cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            map.insert(
+                "status".into(),
+                json!({
+                    "acceptedNames": accepted,
+                    "storedVersions": stored,
+                    "conditions": [
+                        {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                         "message": "no conflicts found", "lastTransitionTime": now},
+                        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                         "message": "the initial names have been accepted", "lastTransitionTime": now},
+                    ],
+                }),
+            );
+        }
+        ("", "Service") => {
+            map.insert("status".into(), json!({"loadBalancer": {}}));
+        }
+        _ => {
+            map.insert("status".into(), json!({}));
+        }
+    }
+}
+
+/// Upstream's pod QoS class: Guaranteed when every container limits cpu and memory with
+/// requests equal to limits, BestEffort when nothing requests or limits anything.
+pub fn qos_class(spec: Option<&Value>) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|f| spec.and_then(|s| s.get(*f)).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = !containers.is_empty();
+    for c in &containers {
+        let requests = c.pointer("/resources/requests").and_then(Value::as_object);
+        let limits = c.pointer("/resources/limits").and_then(Value::as_object);
+        let relevant = |m: Option<&serde_json::Map<String, Value>>| {
+            m.map(|m| m.keys().any(|k| k == "cpu" || k == "memory"))
+                .unwrap_or(false)
+        };
+        any |= relevant(requests) || relevant(limits);
+        for res in ["cpu", "memory"] {
+            let limit = limits.and_then(|l| l.get(res));
+            let request = requests.and_then(|r| r.get(res)).or(limit);
+            if limit.is_none() || request != limit {
+                guaranteed = false;
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// Prepares an update of `old` to `new`. For the main resource the status is kept from
+/// `old`; for the `status` subresource everything but status is. Fields the server owns
+/// are carried over; generation grows when the spec changes.
+pub fn prepare_for_update(
+    rt: &ResourceType,
+    new: &mut Value,
+    old: &Value,
+    subresource: Option<&str>,
+) {
+    if subresource == Some("status") {
+        let status = new.get("status").cloned();
+        let rv = new["metadata"].get("resourceVersion").cloned();
+        *new = old.clone();
+        match status {
+            Some(s) => new["status"] = s,
+            None => {
+                if let Some(m) = new.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+        let meta = meta_mut(new);
+        match rv {
+            Some(rv) => meta.insert("resourceVersion".into(), rv),
+            None => meta.remove("resourceVersion"),
+        };
+        return;
+    }
+    if rt.has_subresource("status")
+        && let Some(m) = new.as_object_mut()
+    {
+        match old.get("status") {
+            Some(s) => m.insert("status".into(), s.clone()),
+            None => m.remove("status"),
+        };
+    }
+    let old_meta = &old["metadata"];
+    let spec_changed = !objects::spec_equal(new, old);
+    let meta = meta_mut(new);
+    for field in [
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old_meta.get(field) {
+            Some(v) => meta.insert(field.into(), v.clone()),
+            None => meta.remove(field),
+        };
+    }
+    if meta
+        .get("uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+        && let Some(uid) = old_meta.get("uid")
+    {
+        meta.insert("uid".into(), uid.clone());
+    }
+    meta.remove("selfLink");
+    if rt.tracks_generation && spec_changed {
+        let generation = old_meta["generation"].as_i64().unwrap_or(0) + 1;
+        meta.insert("generation".into(), json!(generation));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apimachinery::registry::Registry;
+
+    #[test]
+    fn qos_classes() {
+        assert_eq!(
+            qos_class(Some(&json!({"containers": [{"name": "a"}]}))),
+            "BestEffort"
+        );
+        let g = json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]});
+        assert_eq!(qos_class(Some(&g)), "Guaranteed");
+        let b = json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]});
+        assert_eq!(qos_class(Some(&b)), "Burstable");
+    }
+
+    #[test]
+    fn update_keeps_status_and_bumps_generation_on_spec_change() {
+        let reg = Registry::builtin();
+        let rt = reg.get("apps", "v1", "deployments").expect("deployments");
+        let old = json!({"metadata": {"name": "d", "uid": "u", "generation": 1, "creationTimestamp": "t"},
+            "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        let mut new =
+            json!({"metadata": {"name": "d"}, "spec": {"replicas": 2}, "status": {"replicas": 9}});
+        prepare_for_update(rt, &mut new, &old, None);
+        assert_eq!(new["status"]["replicas"], 1);
+        assert_eq!(new["metadata"]["generation"], 2);
+        assert_eq!(new["metadata"]["uid"], "u");
+        let mut same =
+            json!({"metadata": {"name": "d", "labels": {"a": "b"}}, "spec": {"replicas": 1}});
+        prepare_for_update(rt, &mut same, &old, None);
+        assert_eq!(same["metadata"]["generation"], 1);
+    }
+
+    #[test]
+    fn status_update_changes_only_status() {
+        let reg = Registry::builtin();
+        let rt = reg.get("apps", "v1", "deployments").expect("deployments");
+        let old = json!({"metadata": {"name": "d", "labels": {"a": "b"}}, "spec": {"replicas": 1}});
+        let mut new =
+            json!({"metadata": {"name": "d"}, "spec": {"replicas": 5}, "status": {"replicas": 3}});
+        prepare_for_update(rt, &mut new, &old, Some("status"));
+        assert_eq!(new["spec"]["replicas"], 1);
+        assert_eq!(new["status"]["replicas"], 3);
+        assert_eq!(new["metadata"]["labels"]["a"], "b");
+    }
+}

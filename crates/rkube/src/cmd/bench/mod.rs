@@ -1,0 +1,38 @@
+//! `rkube bench`: benchmarks that run their baselines side by side in the same run.
+//!
+//! # Layout
+//! - `client.rs`: a lean multiplexed HTTP/2 client.
+//! - `api.rs`: `rkube bench api`, API throughput/latency per datastore, RSS, start time.
+//! - `procs.rs`: starting servers as child processes, reading their RSS.
+
+mod api;
+mod client;
+mod procs;
+
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum Bench {
+    /// API throughput and latency (create/get/list/watch) for the sqlite and etcd
+    /// datastores side by side, with the server's RSS and start-to-ready time.
+    Api(api::Args),
+}
+
+pub async fn run(b: Bench) -> anyhow::Result<()> {
+    match b {
+        Bench::Api(args) => api::run(args).await,
+    }
+}
+
+/// p50 and p99 of a set of latencies, in milliseconds.
+pub fn percentiles(mut samples: Vec<std::time::Duration>) -> (f64, f64) {
+    if samples.is_empty() {
+        return (0.0, 0.0);
+    }
+    samples.sort();
+    let at = |p: f64| {
+        let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+        samples[i.min(samples.len() - 1)].as_secs_f64() * 1000.0
+    };
+    (at(0.50), at(0.99))
+}

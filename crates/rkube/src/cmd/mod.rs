@@ -1,0 +1,4 @@
+//! One file per CLI verb.
+
+pub mod bench;
+pub mod server;

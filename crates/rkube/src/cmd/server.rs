@@ -1,0 +1,117 @@
+//! `rkube server`: the control plane in one process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args as ClapArgs, ValueEnum};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Datastore {
+    Sqlite,
+    Memory,
+    Etcd,
+}
+
+#[derive(ClapArgs, Debug, Clone)]
+pub struct Args {
+    /// Where state, certificates and the admin kubeconfig live
+    /// (default: /var/lib/rkube as root, else ~/.local/share/rkube).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address the API listens on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub bind: SocketAddr,
+    /// Storage backend.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub datastore: Datastore,
+    /// etcd endpoints (comma-separated) for `--datastore etcd`.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub datastore_endpoint: Vec<String>,
+    /// Extra names or IPs for the serving certificate.
+    #[arg(long = "tls-san", value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+    /// Events kept per resource for watches resuming from a resourceVersion.
+    #[arg(long, default_value_t = 10_000)]
+    pub watch_cache_size: usize,
+    /// Seconds between watch bookmarks.
+    #[arg(long, default_value_t = 60)]
+    pub bookmark_interval: u64,
+}
+
+pub fn default_data_dir() -> PathBuf {
+    if std::env::var("USER").as_deref() == Ok("root") || is_root() {
+        PathBuf::from("/var/lib/rkube")
+    } else {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        home.join(".local/share/rkube")
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+pub fn config(args: &Args) -> apiserver::Config {
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let datastore = match args.datastore {
+        Datastore::Sqlite => store::Backend::Sqlite(data_dir.join("db").join("state.db")),
+        Datastore::Memory => store::Backend::Memory,
+        Datastore::Etcd => store::Backend::Etcd(args.datastore_endpoint.clone()),
+    };
+    apiserver::Config {
+        data_dir,
+        bind: args.bind,
+        datastore,
+        settings: apiserver::Settings {
+            watch_cache_capacity: args.watch_cache_size,
+            bookmark_interval: std::time::Duration::from_secs(args.bookmark_interval.max(1)),
+            ..Default::default()
+        },
+        extra_sans: args.tls_san.clone(),
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let config = config(&args);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let running = apiserver::start(config)
+        .await
+        .context("starting the API server")?;
+    tracing::info!(
+        addr = %running.addr,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "API server ready"
+    );
+    println!(
+        "rkube API server ready at {} ({} ms)",
+        apiserver::server_url(running.addr),
+        started.elapsed().as_millis()
+    );
+    println!("kubeconfig: {}", running.kubeconfig.display());
+    println!(
+        "try: KUBECONFIG={} kubectl get namespaces",
+        running.kubeconfig.display()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    running.stop.cancel();
+    let _ = running.task.await;
+    Ok(())
+}

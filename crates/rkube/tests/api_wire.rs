@@ -1,0 +1,360 @@
+//! The REST API on the wire, checked with curl: watch semantics, paging, preconditions,
+//! finalizers, dry runs and upstream's error shapes.
+
+mod common;
+
+use common::Server;
+use serde_json::json;
+
+const CM: &str = "/api/v1/namespaces/default/configmaps";
+
+fn cm(name: &str) -> String {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}})
+        .to_string()
+}
+
+#[test]
+fn watch_streams_history_bookmarks_and_expiry() {
+    let s = Server::start(&["--watch-cache-size", "5", "--bookmark-interval", "1"]);
+    let first = s
+        .curl("POST", CM, Some(&cm("w0")), "application/json")
+        .json();
+    let rv0: i64 = first["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .parse()
+        .expect("int");
+    // History replay from a resourceVersion, then a bookmark.
+    s.curl("POST", CM, Some(&cm("w1")), "application/json");
+    let lines = s.watch_lines(
+        &format!("{CM}?watch=true&resourceVersion={rv0}&allowWatchBookmarks=true&timeoutSeconds=3"),
+        10,
+    );
+    assert_eq!(lines[0]["type"], "ADDED", "{lines:?}");
+    assert_eq!(lines[0]["object"]["metadata"]["name"], "w1");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "BOOKMARK" && l["object"]["kind"] == "ConfigMap"),
+        "{lines:?}"
+    );
+    // Beyond the cache's history: an ERROR event carrying a 410.
+    for i in 2..12 {
+        s.curl("POST", CM, Some(&cm(&format!("w{i}"))), "application/json");
+    }
+    let lines = s.watch_lines(
+        &format!("{CM}?watch=true&resourceVersion={rv0}&timeoutSeconds=2"),
+        10,
+    );
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["type"], "ERROR");
+    assert_eq!(lines[0]["object"]["code"], 410);
+    assert_eq!(lines[0]["object"]["reason"], "Expired");
+    // sendInitialEvents: the current state, then a bookmark marking its end.
+    let lines = s.watch_lines(&format!("{CM}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=2"), 10);
+    let added = lines.iter().take_while(|l| l["type"] == "ADDED").count();
+    assert_eq!(added, 12, "{lines:?}");
+    assert_eq!(lines[added]["type"], "BOOKMARK");
+    assert_eq!(
+        lines[added]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+}
+
+#[test]
+fn label_selected_watch_sees_objects_enter_and_leave() {
+    let s = Server::start(&[]);
+    let created = s
+        .curl("POST", CM, Some(&cm("sel")), "application/json")
+        .json();
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_string();
+    let patch = |labels: serde_json::Value| {
+        let r = s.curl(
+            "PATCH",
+            &format!("{CM}/sel"),
+            Some(&json!({"metadata": {"labels": labels}}).to_string()),
+            "application/merge-patch+json",
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    patch(json!({"app": "web"}));
+    patch(json!({"app": "db"}));
+    let lines = s.watch_lines(
+        &format!("{CM}?watch=1&resourceVersion={rv}&labelSelector=app%3Dweb&timeoutSeconds=1"),
+        5,
+    );
+    let types: Vec<&str> = lines
+        .iter()
+        .map(|l| l["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(types, ["ADDED", "DELETED"], "{lines:?}");
+}
+
+#[test]
+fn paged_lists_are_consistent_snapshots() {
+    let s = Server::start(&[]);
+    for i in 0..7 {
+        assert_eq!(
+            s.curl("POST", CM, Some(&cm(&format!("p{i}"))), "application/json")
+                .status,
+            201
+        );
+    }
+    let page1 = s.curl("GET", &format!("{CM}?limit=3"), None, "").json();
+    assert_eq!(page1["items"].as_array().expect("items").len(), 3);
+    let token = page1["metadata"]["continue"]
+        .as_str()
+        .expect("continue")
+        .to_string();
+    // A write between pages does not show up in the rest of the snapshot.
+    s.curl("POST", CM, Some(&cm("p9-late")), "application/json");
+    let page2 = s
+        .curl("GET", &format!("{CM}?limit=3&continue={token}"), None, "")
+        .json();
+    let token2 = page2["metadata"]["continue"]
+        .as_str()
+        .expect("continue")
+        .to_string();
+    let page3 = s
+        .curl("GET", &format!("{CM}?limit=3&continue={token2}"), None, "")
+        .json();
+    assert!(page3["metadata"].get("continue").is_none(), "{page3}");
+    let names: Vec<String> = [&page1, &page2, &page3]
+        .iter()
+        .flat_map(|p| p["items"].as_array().cloned().unwrap_or_default())
+        .map(|i| i["metadata"]["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+    assert_eq!(
+        page1["metadata"]["resourceVersion"],
+        page3["metadata"]["resourceVersion"]
+    );
+    let bad = s.curl("GET", &format!("{CM}?limit=3&continue=garbage"), None, "");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+}
+
+#[test]
+fn writes_follow_upstream_rules() {
+    let s = Server::start(&[]);
+    // dryRun stores nothing.
+    let r = s.curl(
+        "POST",
+        &format!("{CM}?dryRun=All"),
+        Some(&cm("dry")),
+        "application/json",
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(s.curl("GET", &format!("{CM}/dry"), None, "").status, 404);
+    // generateName.
+    let body =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}})
+            .to_string();
+    let r = s.curl("POST", CM, Some(&body), "application/json").json();
+    let name = r["metadata"]["name"].as_str().expect("name");
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    // A stale resourceVersion on update is a 409 Conflict.
+    let created = s
+        .curl("POST", CM, Some(&cm("cas")), "application/json")
+        .json();
+    let mut stale = created.clone();
+    stale["data"]["a"] = json!("2");
+    assert_eq!(
+        s.curl(
+            "PUT",
+            &format!("{CM}/cas"),
+            Some(&stale.to_string()),
+            "application/json"
+        )
+        .status,
+        200
+    );
+    stale["data"]["a"] = json!("3");
+    let r = s.curl(
+        "PUT",
+        &format!("{CM}/cas"),
+        Some(&stale.to_string()),
+        "application/json",
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "Operation cannot be fulfilled on configmaps \"cas\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+    // Generation grows on spec changes only.
+    let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {"metadata": {"labels": {"app": "d"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}});
+    let path = "/apis/apps/v1/namespaces/default/deployments";
+    assert_eq!(
+        s.curl("POST", path, Some(&dep.to_string()), "application/json")
+            .json()["metadata"]["generation"],
+        1
+    );
+    let r = s
+        .curl(
+            "PATCH",
+            &format!("{path}/d"),
+            Some(r#"{"metadata":{"labels":{"x":"y"}}}"#),
+            "application/merge-patch+json",
+        )
+        .json();
+    assert_eq!(r["metadata"]["generation"], 1);
+    let r = s
+        .curl(
+            "PATCH",
+            &format!("{path}/d"),
+            Some(r#"{"spec":{"replicas":4}}"#),
+            "application/merge-patch+json",
+        )
+        .json();
+    assert_eq!(r["metadata"]["generation"], 2);
+    let r = s
+        .curl(
+            "PATCH",
+            &format!("{path}/d/status"),
+            Some(r#"{"status":{"replicas":4},"spec":{"replicas":9}}"#),
+            "application/merge-patch+json",
+        )
+        .json();
+    assert_eq!(
+        (
+            r["status"]["replicas"].clone(),
+            r["spec"]["replicas"].clone(),
+            r["metadata"]["generation"].clone()
+        ),
+        (json!(4), json!(4), json!(2))
+    );
+}
+
+#[test]
+fn finalizers_hold_deletion_until_removed() {
+    let s = Server::start(&[]);
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fin", "finalizers": ["example.com/hold"]}}).to_string();
+    assert_eq!(
+        s.curl("POST", CM, Some(&body), "application/json").status,
+        201
+    );
+    let r = s.curl("DELETE", &format!("{CM}/fin"), None, "application/json");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let held = s.curl("GET", &format!("{CM}/fin"), None, "").json();
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+    let r = s.curl(
+        "PATCH",
+        &format!("{CM}/fin"),
+        Some(r#"{"metadata":{"finalizers":null}}"#),
+        "application/merge-patch+json",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.curl("GET", &format!("{CM}/fin"), None, "").status, 404);
+    // Preconditions.
+    let created = s
+        .curl("POST", CM, Some(&cm("pre")), "application/json")
+        .json();
+    let r = s.curl(
+        "DELETE",
+        &format!("{CM}/pre"),
+        Some(r#"{"preconditions":{"uid":"nope"}}"#),
+        "application/json",
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    let uid = created["metadata"]["uid"].as_str().expect("uid");
+    let r = s.curl(
+        "DELETE",
+        &format!("{CM}/pre"),
+        Some(&json!({"preconditions": {"uid": uid}}).to_string()),
+        "application/json",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn bad_input_gets_upstream_status_errors() {
+    let s = Server::start(&[]);
+    let status = |r: &common::Reply| {
+        (
+            r.status,
+            r.json()["reason"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let r = s.curl_with("GET", CM, None, "", false);
+    assert_eq!(status(&r), (401, "Unauthorized".into()));
+    let r = s.curl("POST", CM, Some("{not json"), "application/json");
+    assert_eq!(status(&r), (400, "BadRequest".into()));
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}}).to_string();
+    let r = s.curl("POST", CM, Some(&svc), "application/json");
+    assert_eq!(status(&r), (400, "BadRequest".into()));
+    let r = s.curl(
+        "POST",
+        CM,
+        Some(
+            &json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+                .to_string(),
+        ),
+        "application/json",
+    );
+    assert_eq!(
+        r.json()["message"],
+        "the API version in the data (apps/v1) does not match the expected API version (v1)"
+    );
+    let r = s.curl("POST", CM, Some(&cm("Bad_Name")), "application/json");
+    assert_eq!(status(&r), (422, "Invalid".into()));
+    assert!(r.json()["message"].as_str().unwrap_or("").starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{}", r.body);
+    let r = s.curl(
+        "POST",
+        "/api/v1/namespaces/nowhere/configmaps",
+        Some(&cm("x")),
+        "application/json",
+    );
+    assert_eq!(status(&r), (404, "NotFound".into()));
+    assert_eq!(r.json()["message"], "namespaces \"nowhere\" not found");
+    let unknown = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "u"}, "bogus": 1, "data": {"a": "b"}}).to_string();
+    let r = s.curl(
+        "POST",
+        &format!("{CM}?fieldValidation=Strict"),
+        Some(&unknown),
+        "application/json",
+    );
+    assert_eq!(status(&r), (400, "BadRequest".into()));
+    assert_eq!(
+        r.json()["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"bogus\""
+    );
+    let r = s.curl(
+        "POST",
+        &format!("{CM}?fieldValidation=Warn"),
+        Some(&unknown),
+        "application/json",
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        r.headers
+            .to_ascii_lowercase()
+            .contains("warning: 299 - \"unknown field \\\"bogus\\\"\""),
+        "{}",
+        r.headers
+    );
+    let typed =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "t"}, "data": 5})
+            .to_string();
+    let r = s.curl("POST", CM, Some(&typed), "application/json");
+    assert_eq!(status(&r), (400, "BadRequest".into()));
+    let huge = format!(
+        "{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}",
+        "x".repeat(4 * 1024 * 1024)
+    );
+    let r = s.curl("POST", CM, Some(&huge), "application/json");
+    assert_eq!(r.status, 413, "{}", r.body);
+    let r = s.curl("GET", "/api/v1/namespaces/default/nosuchthings", None, "");
+    assert_eq!(r.status, 404);
+    // None of the rejected objects were stored.
+    let names: Vec<String> = s.curl("GET", CM, None, "").json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, ["u"]);
+}

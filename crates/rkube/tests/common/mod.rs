@@ -1,0 +1,275 @@
+//! Shared harness for end-to-end tests: a real `rkube server` process on a free port with
+//! a temporary data dir, and the real kubectl pointed at it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts `rkube server` on a free loopback port with a fresh data dir.
+    pub fn start(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Self::start_in(&dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts `rkube server` on a free port over an existing data dir.
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rkube"));
+        cmd.args(["server", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn rkube server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut url = None;
+        while Instant::now() < deadline {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.strip_prefix("rkube API server ready at ") {
+                        url = rest.split_whitespace().next().map(String::from);
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        let url = url.expect("server printed its ready line");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            url,
+            data_dir: dir.to_path_buf(),
+            kubeconfig: dir.join("admin.kubeconfig"),
+            _tmp: None,
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Runs the real kubectl (1.33 when installed beside the default one) against this
+    /// server.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, None)
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new(kubectl_path());
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("KUBECTL_EXTERNAL_DIFF")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn kubectl");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// kubectl that must fail; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("token"))
+            .expect("token")
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// kubectl 1.33 from beside the default kubectl (`kubectl.1.33`), else `kubectl`.
+pub fn kubectl_path() -> PathBuf {
+    kubectl_version("1.33")
+}
+
+pub fn kubectl_version(v: &str) -> PathBuf {
+    let default = which("kubectl").unwrap_or_else(|| PathBuf::from("kubectl"));
+    let real = std::fs::canonicalize(&default).unwrap_or(default.clone());
+    let versioned = real.with_file_name(format!("kubectl.{v}"));
+    if versioned.exists() {
+        versioned
+    } else {
+        default
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The shared seed manifests (`../shared/manifests` beside the repository).
+pub fn manifests_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    root.join("shared/manifests")
+}
+
+/// Polls `f` until it returns Some, or panics after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An HTTP response read by curl.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub headers: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Server {
+    /// A raw request with curl (HTTP/2, the cluster CA, the admin token).
+    pub fn curl(&self, method: &str, path: &str, body: Option<&str>, content_type: &str) -> Reply {
+        self.curl_with(method, path, body, content_type, true)
+    }
+
+    pub fn curl_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        content_type: &str,
+        auth: bool,
+    ) -> Reply {
+        let ca = self.data_dir.join("tls/ca.crt");
+        let hdr = tempfile::NamedTempFile::new().expect("temp");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--http2", "-X", method, "--cacert"])
+            .arg(&ca)
+            .args(["-D"])
+            .arg(hdr.path())
+            .args([
+                "-w",
+                "\n%{http_code}",
+                "-H",
+                &format!("Content-Type: {content_type}"),
+            ]);
+        if auth {
+            cmd.args(["-H", &format!("Authorization: Bearer {}", self.token())]);
+        }
+        if let Some(_b) = body {
+            cmd.args(["--data-binary", "@-"]);
+            cmd.stdin(Stdio::piped());
+        }
+        cmd.arg(format!("{}{}", self.url, path))
+            .stdout(Stdio::piped());
+        let mut child = cmd.spawn().expect("curl");
+        if let Some(b) = body {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b.as_bytes())
+                .expect("write");
+        }
+        let out = child.wait_with_output().expect("curl output");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        Reply {
+            status: code.trim().parse().unwrap_or(0),
+            body: body.to_string(),
+            headers: std::fs::read_to_string(hdr.path()).unwrap_or_default(),
+        }
+    }
+
+    /// Streams a watch with curl for at most `secs` seconds; returns its event lines.
+    pub fn watch_lines(&self, path: &str, secs: u64) -> Vec<serde_json::Value> {
+        let ca = self.data_dir.join("tls/ca.crt");
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-N",
+                "--http2",
+                "--max-time",
+                &secs.to_string(),
+                "--cacert",
+            ])
+            .arg(&ca)
+            .args(["-H", &format!("Authorization: Bearer {}", self.token())])
+            .arg(format!("{}{}", self.url, path))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad watch line {l:?}: {e}"))
+            })
+            .collect()
+    }
+}

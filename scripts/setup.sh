@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing rkube needs on Debian (run as root; idempotent):
+# - protobuf-compiler + libprotobuf-dev: etcd-client's build script runs protoc and imports
+#   google/protobuf/*.proto;
+# - etcd-server: a real etcd for the etcd datastore's tests and benchmarks;
+# - curl: the wire-level API tests speak HTTP/2 through it.
+set -euo pipefail
+need=()
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v kubectl >/dev/null || echo "warning: kubectl is not on PATH; the end-to-end tests need it" >&2
