@@ -200,6 +200,10 @@ const STATUS: u8 = 1;
 const GENERATION: u8 = 2;
 /// Upstream serves no `deletecollection` for this resource.
 const NO_DELETECOLLECTION: u8 = 4;
+/// The `scale` subresource (autoscaling/v1 Scale).
+const SCALE: u8 = 8;
+/// Pods' `binding` and `eviction` subresources.
+const POD_SUBRESOURCES: u8 = 16;
 
 fn typed<T>(short: &[&str], categories: &[&str], flags: u8) -> ResourceType
 where
@@ -220,6 +224,26 @@ where
             kind: T::KIND.into(),
             verbs: vec!["get".into(), "patch".into(), "update".into()],
         });
+    }
+    let sub = |name: &str, group: &str, version: &str, kind: &str, verbs: &[&str]| Subresource {
+        name: name.into(),
+        group: group.into(),
+        version: version.into(),
+        kind: kind.into(),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+    };
+    if flags & SCALE != 0 {
+        subresources.push(sub(
+            "scale",
+            "autoscaling",
+            "v1",
+            "Scale",
+            &["get", "patch", "update"],
+        ));
+    }
+    if flags & POD_SUBRESOURCES != 0 {
+        subresources.push(sub("binding", "", "v1", "Binding", &["create"]));
+        subresources.push(sub("eviction", "policy", "v1", "Eviction", &["create"]));
     }
     ResourceType {
         group: T::GROUP.into(),
@@ -272,9 +296,9 @@ impl Registry {
             typed::<core::v1::Node>(&["no"], &[], S),
             typed::<core::v1::PersistentVolumeClaim>(&["pvc"], &[], S),
             typed::<core::v1::PersistentVolume>(&["pv"], &[], S),
-            typed::<core::v1::Pod>(&["po"], ALL, SG),
+            typed::<core::v1::Pod>(&["po"], ALL, SG | POD_SUBRESOURCES),
             typed::<core::v1::PodTemplate>(&[], &[], 0),
-            typed::<core::v1::ReplicationController>(&["rc"], ALL, SG),
+            typed::<core::v1::ReplicationController>(&["rc"], ALL, SG | SCALE),
             typed::<core::v1::ResourceQuota>(&["quota"], &[], S),
             typed::<core::v1::Secret>(&[], &[], 0),
             typed::<core::v1::ServiceAccount>(&["sa"], &[], 0),
@@ -297,9 +321,9 @@ impl Registry {
             // apps/v1
             typed::<apps::v1::ControllerRevision>(&[], &[], 0),
             typed::<apps::v1::DaemonSet>(&["ds"], ALL, SG),
-            typed::<apps::v1::Deployment>(&["deploy"], ALL, SG),
-            typed::<apps::v1::ReplicaSet>(&["rs"], ALL, SG),
-            typed::<apps::v1::StatefulSet>(&["sts"], ALL, SG),
+            typed::<apps::v1::Deployment>(&["deploy"], ALL, SG | SCALE),
+            typed::<apps::v1::ReplicaSet>(&["rs"], ALL, SG | SCALE),
+            typed::<apps::v1::StatefulSet>(&["sts"], ALL, SG | SCALE),
             // autoscaling: v2 is preferred, so it is listed first.
             typed::<autoscaling::v2::HorizontalPodAutoscaler>(&["hpa"], ALL, SG),
             typed::<autoscaling::v1::HorizontalPodAutoscaler>(&["hpa"], ALL, SG),

@@ -79,16 +79,52 @@ fn is_crd(rt: &ResourceType) -> bool {
     rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition"
 }
 
-/// Runs after a successful write of `obj`.
-pub async fn after_write(ctx: &Ctx, _obj: &Value) {
+pub fn is_service(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.kind == "Service"
+}
+
+/// Runs after a successful write of `obj`; may return a newer version of it.
+pub async fn after_write(ctx: &Ctx, obj: &mut Value) {
     if is_crd(&ctx.rt) {
         refresh_custom_resources(ctx).await;
+    }
+    if is_service(&ctx.rt) && !ctx.dry_run() {
+        // An update that made a Service need a cluster IP or node ports (a type change)
+        // gets them in a second write, since allocation talks to the store.
+        let mut wanted = obj.clone();
+        match crate::allocator::allocate(ctx.state.store.as_ref(), &mut wanted, Some(obj)).await {
+            Ok(claimed) if wanted != *obj => {
+                let key = ctx.key();
+                let result = crate::rest::write::guaranteed_update(ctx, &key, |current| {
+                    let mut next = current.clone();
+                    next["spec"]["clusterIP"] = wanted["spec"]["clusterIP"].clone();
+                    next["spec"]["clusterIPs"] = wanted["spec"]["clusterIPs"].clone();
+                    next["spec"]["ports"] = wanted["spec"]["ports"].clone();
+                    Ok(crate::rest::write::Mutated {
+                        obj: next,
+                        pinned: None,
+                    })
+                })
+                .await;
+                match result {
+                    Ok(crate::rest::write::Updated::Object(v)) => *obj = v,
+                    _ => claimed.release(ctx.state.store.as_ref()).await,
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "allocating service addresses after an update failed")
+            }
+        }
     }
 }
 
 /// Runs after an object is gone from the store. Deleting a CRD deletes its objects
 /// (upstream's `customresourcecleanup` finalizer does the same, asynchronously).
 pub async fn after_delete(ctx: &Ctx, obj: &Value) {
+    if is_service(&ctx.rt) {
+        crate::allocator::release(ctx.state.store.as_ref(), obj).await;
+    }
     if !is_crd(&ctx.rt) {
         return;
     }

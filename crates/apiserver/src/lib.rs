@@ -13,9 +13,11 @@
 //!   caching and serving.
 //! - `codec.rs`: bodies, media types, `Status` responses.
 //! - `tls.rs`: the cluster CA, serving certificate and admin kubeconfig.
-//! - `bootstrap.rs`: the system namespaces.
+//! - `allocator.rs`: Service cluster IPs and node ports.
+//! - `bootstrap.rs`: the system namespaces and the `kubernetes` Service.
 
 pub mod admission;
+pub mod allocator;
 pub mod bootstrap;
 pub mod cache;
 pub mod codec;
@@ -144,6 +146,9 @@ pub async fn start(config: Config) -> Result<Running> {
         addr: config.bind,
         source,
     })?;
+    bootstrap::ensure_kubernetes_service(&registry, store.as_ref(), addr)
+        .await
+        .map_err(Error::Bootstrap)?;
     let kubeconfig = config.data_dir.join("admin.kubeconfig");
     tls::write_private(
         &kubeconfig,

@@ -179,6 +179,9 @@ pub fn prepare_for_update(
             None => m.remove("status"),
         };
     }
+    if rt.group.is_empty() && rt.kind == "Service" {
+        carry_allocated(new, old);
+    }
     let old_meta = &old["metadata"];
     let spec_changed = !objects::spec_equal(new, old);
     let meta = meta_mut(new);
@@ -206,6 +209,51 @@ pub fn prepare_for_update(
     if rt.tracks_generation && spec_changed {
         let generation = old_meta["generation"].as_i64().unwrap_or(0) + 1;
         meta.insert("generation".into(), json!(generation));
+    }
+}
+
+/// An update that leaves out the Service's allocated cluster IP or node ports keeps them
+/// (upstream's `patchAllocatedValues`), so re-applying a manifest without them works.
+fn carry_allocated(new: &mut Value, old: &Value) {
+    let spec_type = |v: &Value| {
+        v["spec"]["type"]
+            .as_str()
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
+    if new["spec"]["type"].as_str() == Some("ExternalName") || !new["spec"].is_object() {
+        return;
+    }
+    if new["spec"]["clusterIP"].as_str().unwrap_or("").is_empty() {
+        if let Some(ip) = old["spec"]
+            .get("clusterIP")
+            .filter(|ip| ip.as_str().is_some_and(|s| !s.is_empty()))
+        {
+            new["spec"]["clusterIP"] = ip.clone();
+            if let Some(ips) = old["spec"].get("clusterIPs") {
+                new["spec"]["clusterIPs"] = ips.clone();
+            }
+        }
+    }
+    let keeps_node_ports = matches!(spec_type(new).as_str(), "NodePort" | "LoadBalancer");
+    if !keeps_node_ports {
+        return;
+    }
+    let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    if let Some(ports) = new["spec"]["ports"].as_array_mut() {
+        for p in ports.iter_mut() {
+            if p["nodePort"].as_i64().unwrap_or(0) != 0 {
+                continue;
+            }
+            let same = old_ports.iter().find(|o| {
+                o["port"] == p["port"]
+                    && o["protocol"].as_str().unwrap_or("TCP")
+                        == p["protocol"].as_str().unwrap_or("TCP")
+            });
+            if let Some(np) = same.and_then(|o| o.get("nodePort")) {
+                p["nodePort"] = np.clone();
+            }
+        }
     }
 }
 

@@ -358,3 +358,102 @@ fn bad_input_gets_upstream_status_errors() {
         .collect();
     assert_eq!(names, ["u"]);
 }
+
+#[test]
+fn services_get_unique_cluster_ips_and_node_ports() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut s = Server::start_in(tmp.path(), &[]);
+    let svc_path = "/api/v1/namespaces/default/services";
+    let svc = |name: &str, ty: &str, ip: Option<&str>| {
+        let mut v = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"type": ty, "selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}});
+        if let Some(ip) = ip {
+            v["spec"]["clusterIP"] = json!(ip);
+        }
+        v.to_string()
+    };
+    // The built-in `kubernetes` Service holds the first address.
+    let k = s
+        .curl("GET", &format!("{svc_path}/kubernetes"), None, "")
+        .json();
+    assert_eq!(k["spec"]["clusterIP"], "10.43.0.1");
+    let a = s
+        .curl(
+            "POST",
+            svc_path,
+            Some(&svc("a", "ClusterIP", None)),
+            "application/json",
+        )
+        .json();
+    let b = s
+        .curl(
+            "POST",
+            svc_path,
+            Some(&svc("b", "NodePort", None)),
+            "application/json",
+        )
+        .json();
+    let ip_a = a["spec"]["clusterIP"].as_str().expect("ip").to_string();
+    let ip_b = b["spec"]["clusterIP"].as_str().expect("ip").to_string();
+    assert!(
+        ip_a.starts_with("10.43.") && ip_b.starts_with("10.43.") && ip_a != ip_b,
+        "{ip_a} {ip_b}"
+    );
+    let node_port = b["spec"]["ports"][0]["nodePort"]
+        .as_i64()
+        .expect("nodePort");
+    assert!((30000..=32767).contains(&node_port), "{node_port}");
+    // A taken address is refused, and nothing is stored.
+    let r = s.curl(
+        "POST",
+        svc_path,
+        Some(&svc("c", "ClusterIP", Some(&ip_a))),
+        "application/json",
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("provided IP is already allocated"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        s.curl("GET", &format!("{svc_path}/c"), None, "").status,
+        404
+    );
+    // Addresses survive a restart: a new Service never gets a held one.
+    s.kill();
+    let s = Server::start_in(tmp.path(), &[]);
+    let r = s.curl(
+        "POST",
+        svc_path,
+        Some(&svc("d", "ClusterIP", Some(&ip_b))),
+        "application/json",
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    // Deleting a Service frees its address.
+    assert_eq!(
+        s.curl("DELETE", &format!("{svc_path}/a"), None, "").status,
+        200
+    );
+    let r = s.curl(
+        "POST",
+        svc_path,
+        Some(&svc("e", "ClusterIP", Some(&ip_a))),
+        "application/json",
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    // Re-sending the Service without its allocated values keeps them.
+    let r = s
+        .curl(
+            "PUT",
+            &format!("{svc_path}/b"),
+            Some(&svc("b", "NodePort", None)),
+            "application/json",
+        )
+        .json();
+    assert_eq!(r["spec"]["clusterIP"], ip_b.as_str());
+    assert_eq!(r["spec"]["ports"][0]["nodePort"], node_port);
+}

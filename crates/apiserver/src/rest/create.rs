@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::Ctx;
 use super::write::{self, add_warnings};
 use crate::codec::{self, Body};
-use crate::{admission, objects, strategy};
+use crate::{admission, allocator, objects, strategy};
 
 /// How many times a `generateName` create retries a taken name (upstream retries too).
 const GENERATE_NAME_ATTEMPTS: usize = 8;
@@ -55,6 +55,11 @@ pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
     if ctx.dry_run() {
         return respond(obj, &decoded.warnings);
     }
+    let claimed = if admission::is_service(rt) {
+        Some(allocator::allocate(ctx.state.store.as_ref(), &mut obj, None).await?)
+    } else {
+        None
+    };
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -63,7 +68,7 @@ pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
         match ctx.state.store.create(&key, write::encode(&obj)).await {
             Ok(kv) => {
                 objects::set_resource_version(&mut obj, kv.mod_revision);
-                admission::after_write(ctx, &obj).await;
+                admission::after_write(ctx, &mut obj).await;
                 return respond(obj, &decoded.warnings);
             }
             Err(store::Error::AlreadyExists { .. })
@@ -75,7 +80,12 @@ pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
                 let name = format!("{prefix}{}", objects::generate_name_suffix());
                 objects::meta_mut(&mut obj).insert("name".into(), Value::String(name));
             }
-            Err(e) => return Err(write::store_error(ctx, &name, e)),
+            Err(e) => {
+                if let Some(claimed) = claimed {
+                    claimed.release(ctx.state.store.as_ref()).await;
+                }
+                return Err(write::store_error(ctx, &name, e));
+            }
         }
     }
 }

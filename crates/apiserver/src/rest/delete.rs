@@ -63,7 +63,7 @@ fn options(ctx: &Ctx, body: &Bytes) -> Result<Options, ApiError> {
 }
 
 /// What happened to the object.
-enum Outcome {
+pub(super) enum Outcome {
     /// Gone from the store.
     Deleted(Value),
     /// Marked for deletion (finalizers or a grace period still pending).
@@ -71,8 +71,7 @@ enum Outcome {
 }
 
 pub async fn delete(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
-    let opts = options(ctx, &body)?;
-    let outcome = delete_one(ctx, &ctx.key(), ctx.name(), &opts).await?;
+    let outcome = delete_object(ctx, body).await?;
     if let Outcome::Deleted(obj) = &outcome
         && !ctx.dry_run()
     {
@@ -85,6 +84,12 @@ pub async fn delete(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
         Outcome::Deleted(obj) if keep_object => codec::json(StatusCode::OK, &obj),
         Outcome::Deleted(obj) => codec::json(StatusCode::OK, &success(ctx, &obj)),
     })
+}
+
+/// Deletes the request's object with the DeleteOptions in `body`.
+pub(super) async fn delete_object(ctx: &Ctx, body: Bytes) -> Result<Outcome, ApiError> {
+    let opts = options(ctx, &body)?;
+    delete_one(ctx, &ctx.key(), ctx.name(), &opts).await
 }
 
 /// Upstream's `Status{Success}` naming the deleted object.

@@ -4,6 +4,7 @@
 //! - `mod.rs`: the per-request context and dispatch by verb.
 //! - `create.rs`, `get.rs`, `list.rs`, `watch.rs`, `update.rs`, `patch.rs`, `delete.rs`:
 //!   the verbs (`delete.rs` also serves deletecollection).
+//! - `scale.rs`: the `scale` subresource; `pods.rs`: `pods/binding` and `pods/eviction`.
 //! - `write.rs`: what every write shares: decoding a body into a checked object, the
 //!   store round trip, guaranteed updates.
 //! - `filter.rs`: namespace, label and field selection of objects.
@@ -14,6 +15,8 @@ mod filter;
 mod get;
 mod list;
 mod patch;
+mod pods;
+mod scale;
 mod update;
 mod watch;
 pub mod write;
@@ -114,6 +117,11 @@ pub async fn serve(
         headers,
     };
     match (verb, ctx.info.subresource.as_deref()) {
+        ("get", Some("scale")) => scale::get(&ctx).await,
+        ("update", Some("scale")) => scale::write(&ctx, body, false).await,
+        ("patch", Some("scale")) => scale::write(&ctx, body, true).await,
+        ("create", Some("binding")) => pods::bind(&ctx, body).await,
+        ("create", Some("eviction")) => pods::evict(&ctx, body).await,
         ("get", _) => get::get(&ctx).await,
         ("list", None) => list::list(&ctx).await,
         ("watch", None) => watch::watch(&ctx).await,

@@ -22,8 +22,8 @@ pub async fn update(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
         })
     })
     .await?;
-    let (Updated::Object(obj) | Updated::Deleted(obj)) = updated;
-    admission::after_write(ctx, &obj).await;
+    let (Updated::Object(mut obj) | Updated::Deleted(mut obj)) = updated;
+    admission::after_write(ctx, &mut obj).await;
     let mut resp = codec::json(StatusCode::OK, &obj);
     add_warnings(&mut resp, &decoded.warnings);
     Ok(resp)
