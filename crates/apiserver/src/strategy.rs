@@ -224,15 +224,14 @@ fn carry_allocated(new: &mut Value, old: &Value) {
     if new["spec"]["type"].as_str() == Some("ExternalName") || !new["spec"].is_object() {
         return;
     }
-    if new["spec"]["clusterIP"].as_str().unwrap_or("").is_empty() {
-        if let Some(ip) = old["spec"]
+    if new["spec"]["clusterIP"].as_str().unwrap_or("").is_empty()
+        && let Some(ip) = old["spec"]
             .get("clusterIP")
             .filter(|ip| ip.as_str().is_some_and(|s| !s.is_empty()))
-        {
-            new["spec"]["clusterIP"] = ip.clone();
-            if let Some(ips) = old["spec"].get("clusterIPs") {
-                new["spec"]["clusterIPs"] = ips.clone();
-            }
+    {
+        new["spec"]["clusterIP"] = ip.clone();
+        if let Some(ips) = old["spec"].get("clusterIPs") {
+            new["spec"]["clusterIPs"] = ips.clone();
         }
     }
     let keeps_node_ports = matches!(spec_type(new).as_str(), "NodePort" | "LoadBalancer");
