@@ -148,7 +148,7 @@ impl ScopeKind for ClusterResourceScope {
 fn normalize<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, serde_json::Error> {
     let typed = T::deserialize(&v)?;
     let mut out = serde_json::to_value(&typed)?;
-    prune_added_defaults(&v, &mut out);
+    prune_added_defaults(&v, &mut out, true);
     Ok(out)
 }
 
@@ -156,20 +156,26 @@ fn normalize<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, serde_j
 /// round trip turns a *missing* required field into an empty one (`selector: {}`,
 /// `name: ""`). Upstream's Go types keep it missing, and validation must see it missing
 /// (`spec.selector: Required value`, not "empty selector"). So empty values the round trip
-/// added where the input had nothing are removed again.
-fn prune_added_defaults(input: &Value, out: &mut Value) {
+/// added where the input had nothing are removed again. So are the `apiVersion`/`kind` it
+/// writes into embedded objects (a StatefulSet's `volumeClaimTemplates`): Go keeps an
+/// embedded object's type fields as sent, and `kubectl apply` would otherwise see a change
+/// on every run.
+fn prune_added_defaults(input: &Value, out: &mut Value, root: bool) {
     match (input, out) {
         (Value::Object(i), Value::Object(o)) => {
-            o.retain(|k, v| i.contains_key(k) || !is_empty_value(v));
+            o.retain(|k, v| {
+                i.contains_key(k)
+                    || (!is_empty_value(v) && (root || (k != "apiVersion" && k != "kind")))
+            });
             for (k, v) in o.iter_mut() {
                 if let Some(iv) = i.get(k) {
-                    prune_added_defaults(iv, v);
+                    prune_added_defaults(iv, v, false);
                 }
             }
         }
         (Value::Array(i), Value::Array(o)) if i.len() == o.len() => {
             for (iv, ov) in i.iter().zip(o.iter_mut()) {
-                prune_added_defaults(iv, ov);
+                prune_added_defaults(iv, ov, false);
             }
         }
         _ => {}
@@ -245,6 +251,7 @@ where
         subresources.push(sub("binding", "", "v1", "Binding", &["create"]));
         subresources.push(sub("eviction", "policy", "v1", "Eviction", &["create"]));
     }
+    subresources.sort_by(|a, b| a.name.cmp(&b.name));
     ResourceType {
         group: T::GROUP.into(),
         version: T::VERSION.into(),

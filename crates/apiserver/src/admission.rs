@@ -55,16 +55,23 @@ pub async fn check_namespace_open(ctx: &Ctx, ns: &str) -> Result<(), ApiError> {
         return Ok(());
     };
     let key = ns_rt.storage_key(None, ns);
-    let found = ctx
-        .state
-        .store
-        .get(&key)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let Some(kv) = found else {
-        return Err(ApiError::not_found("", "namespaces", ns));
+    // The watch cache answers almost always; only a namespace it has not seen yet (just
+    // created, or missing) costs a store read.
+    let obj: Value = match ctx.state.cache_of(ns_rt).get(&key) {
+        Some(cached) => cached.value.clone(),
+        None => {
+            let found = ctx
+                .state
+                .store
+                .get(&key)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let Some(kv) = found else {
+                return Err(ApiError::not_found("", "namespaces", ns));
+            };
+            serde_json::from_slice(&kv.value).unwrap_or_default()
+        }
     };
-    let obj: Value = serde_json::from_slice(&kv.value).unwrap_or_default();
     if objects::is_deleting(&obj) || obj["status"]["phase"] == "Terminating" {
         let name = ctx.info.name.as_deref().unwrap_or("");
         let resource = apimachinery::status::qualified_resource(&ctx.rt.group, &ctx.rt.plural);

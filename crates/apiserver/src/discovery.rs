@@ -560,7 +560,11 @@ mod tests {
             .iter()
             .position(|n| *n == "deployments")
             .expect("deployments");
-        assert_eq!(names[d + 1], "deployments/status");
+        // Subresources follow their resource in name order, as upstream lists them.
+        assert_eq!(
+            names[d + 1..d + 3],
+            ["deployments/scale", "deployments/status"]
+        );
         let dep = find(&apps["resources"], "name", "deployments");
         assert_eq!(dep["shortNames"], json!(["deploy"]));
         assert!(

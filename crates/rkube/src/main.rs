@@ -7,6 +7,11 @@
 
 mod cmd;
 
+/// mimalloc instead of glibc's allocator: the API server allocates small objects from many
+/// threads at once, where glibc's arenas showed up as ~12% of a create benchmark's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
