@@ -17,12 +17,9 @@ use serde_json::{Map, Value, json};
 
 use super::schemas::{Common, ResourceSchemas, schema_ref};
 
-/// PATCH body types. Upstream also lists `application/strategic-merge-patch+json` for
-/// built-in kinds; we leave it out until our schemas carry `x-kubernetes-patch-strategy` /
-/// `-merge-key`: kubectl apply (1.27+) computes a strategic patch from the v3 schema only
-/// when that type is listed, and without merge keys it would replace whole lists. Unlisted,
-/// kubectl falls back to its compiled-in types, which are exact for every built-in kind
-/// (and uses a JSON merge patch for custom resources, as upstream does).
+/// PATCH body types of every resource. Built-in kinds also take
+/// [`STRATEGIC_MERGE_PATCH`]; custom resources do not (as upstream), so kubectl apply uses a
+/// JSON merge patch for them.
 const PATCH_TYPES: &[&str] = &[
     "application/apply-patch+yaml",
     "application/json-patch+json",
@@ -185,7 +182,7 @@ pub(super) fn add_resource(
             )
             .build(
                 write_params(true),
-                Some(patch_body(common)),
+                Some(patch_body(common, rt.typed.is_some())),
                 responses(
                     &[("200", "OK"), ("201", "Created")],
                     Some(&s.kind),
@@ -276,7 +273,7 @@ pub(super) fn add_resource(
                     "patch",
                     "partially update",
                     write_params(true),
-                    Some(patch_body(common)),
+                    Some(patch_body(common, rt.typed.is_some())),
                     &[("200", "OK"), ("201", "Created")],
                 ),
                 "create" => (
@@ -427,9 +424,16 @@ fn body_opt(schema: Option<&str>) -> Value {
     json!({"content": {"*/*": {"schema": schema}}, "required": true})
 }
 
-fn patch_body(common: &Common) -> Value {
+/// Listed for built-in kinds only. kubectl apply (1.27+) computes a strategic patch from the
+/// v3 schema when the type is listed, reading the `x-kubernetes-patch-*` extensions our
+/// schemas carry (see `schemas.rs`).
+const STRATEGIC_MERGE_PATCH: &str = "application/strategic-merge-patch+json";
+
+fn patch_body(common: &Common, builtin: bool) -> Value {
     let content: Map<String, Value> = PATCH_TYPES
         .iter()
+        .copied()
+        .chain(builtin.then_some(STRATEGIC_MERGE_PATCH))
         .map(|t| (t.to_string(), json!({"schema": schema_ref(&common.patch)})))
         .collect();
     json!({"content": content, "required": true})

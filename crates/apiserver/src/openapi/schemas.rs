@@ -203,6 +203,7 @@ impl Components {
 
         let mut defs = self.generator.take_definitions(true);
         defs.extend(self.extra);
+        add_patch_extensions(&mut defs);
         for (name, schema) in defs.iter_mut() {
             if let Some(obj) = schema.as_object_mut() {
                 unrequire_metadata(obj);
@@ -212,6 +213,51 @@ impl Components {
             }
         }
         defs
+    }
+}
+
+/// Upstream's `x-kubernetes-patch-strategy`/`-patch-merge-key`/`-list-type`/
+/// `-list-map-keys`/`-map-type` extensions, from the strategic-merge-patch table (kubectl
+/// computes strategic patches from them).
+fn add_patch_extensions(defs: &mut Map<String, Value>) {
+    for (definition, field, meta) in apimachinery::smp::all_patch_meta() {
+        let Some(prop) = defs
+            .get_mut(&definition)
+            .and_then(|d| d.get_mut("properties"))
+            .and_then(|p| p.get_mut(field))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        if let Some(strategy) = meta.strategy {
+            prop.insert(
+                "x-kubernetes-patch-strategy".into(),
+                strategy.as_str().into(),
+            );
+        }
+        if let Some(key) = meta.merge_key {
+            prop.insert("x-kubernetes-patch-merge-key".into(), key.into());
+        }
+        if let Some(list_type) = meta.list_type {
+            prop.insert("x-kubernetes-list-type".into(), list_type.as_str().into());
+            if !meta.list_map_keys.is_empty() {
+                prop.insert(
+                    "x-kubernetes-list-map-keys".into(),
+                    meta.list_map_keys.into(),
+                );
+            }
+        }
+        if let Some(map_type) = meta.map_type {
+            prop.insert("x-kubernetes-map-type".into(), map_type.as_str().into());
+        }
+    }
+    for (name, schema) in defs.iter_mut() {
+        if let (Some(map_type), Some(obj)) = (
+            apimachinery::smp::definition_map_type(name),
+            schema.as_object_mut(),
+        ) {
+            obj.insert("x-kubernetes-map-type".into(), map_type.as_str().into());
+        }
     }
 }
 

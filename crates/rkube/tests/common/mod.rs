@@ -273,3 +273,21 @@ impl Server {
             .collect()
     }
 }
+
+impl Server {
+    /// `kubectl edit`-style commands with `KUBE_EDITOR` set to a shell command.
+    pub fn kubectl_editor(&self, args: &[&str], editor: &str) -> String {
+        let out = Command::new(kubectl_path())
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBE_EDITOR", editor)
+            .output()
+            .expect("kubectl");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}

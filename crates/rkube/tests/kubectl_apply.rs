@@ -1,0 +1,165 @@
+//! Everyday kubectl edits: client-side apply (twice, and after editing the manifest),
+//! strategic/merge/JSON patches, replace, edit, set image.
+
+mod common;
+
+use common::{Server, manifests_dir};
+
+const TWO_CONTAINERS: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: two
+  labels: {app: two, tier: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: two}}
+  template:
+    metadata: {labels: {app: two}}
+    spec:
+      containers:
+      - name: a
+        image: busybox
+        env: [{name: FIRST, value: \"1\"}, {name: SECOND, value: \"2\"}]
+      - name: b
+        image: nginx:1.21
+";
+
+/// Every object's kind/name → resourceVersion, across all namespaces.
+fn versions(s: &Server) -> Vec<String> {
+    let kinds = "configmaps,secrets,statefulsets,daemonsets,jobs,cronjobs,ingresses,networkpolicies,storageclasses,pods,hpa,roles,rolebindings,services,crd,pdb,namespaces,deployments,pvc,csidrivers,resourcequotas";
+    let out = s.ok(&["get", kinds, "-A", "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{\"\\n\"}{end}"]);
+    let mut v: Vec<String> = out.lines().map(String::from).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn applying_the_seeds_twice_changes_nothing() {
+    let s = Server::start(&[]);
+    s.kubectl_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n"),
+    );
+    let seeds = manifests_dir().join("seeds");
+    let first = s.ok(&["apply", "-f", seeds.to_str().expect("path")]);
+    assert!(first.lines().all(|l| l.ends_with(" created")), "{first}");
+    let before = versions(&s);
+    let second = s.ok(&["apply", "-f", seeds.to_str().expect("path")]);
+    for line in second.lines() {
+        // kubectl always sends a PodDisruptionBudget's `replace`-strategy selector, so it
+        // says "configured" for it on a real cluster too; the server sees no change.
+        assert!(
+            line.ends_with(" unchanged") || line == "poddisruptionbudget.policy/app-pdb configured",
+            "{line}"
+        );
+    }
+    assert_eq!(
+        before,
+        versions(&s),
+        "a second apply changed stored objects"
+    );
+}
+
+#[test]
+fn reapplying_an_edited_manifest_removes_dropped_fields() {
+    let s = Server::start(&[]);
+    let apply = |manifest: &str| {
+        let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(apply(TWO_CONTAINERS).contains("created"));
+    assert!(apply(TWO_CONTAINERS).contains("unchanged"));
+    let edited = TWO_CONTAINERS
+        .replace(", tier: web", "")
+        .replace(", {name: SECOND, value: \"2\"}", "")
+        .replace("      - name: b\n        image: nginx:1.21\n", "");
+    assert!(apply(&edited).contains("configured"));
+    let got = s.ok(&["get", "deploy", "two", "-o", "jsonpath={.metadata.labels} {.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].env[*].name}"]);
+    assert_eq!(got, "{\"app\":\"two\"} a FIRST");
+}
+
+#[test]
+fn patch_replace_edit_and_set_image() {
+    let s = Server::start(&[]);
+    let out = s.kubectl_stdin(&["create", "-f", "-"], Some(TWO_CONTAINERS));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let get = |path: &str| s.ok(&["get", "deploy", "two", "-o", &format!("jsonpath={path}")]);
+
+    s.ok(&["set", "image", "deployment/two", "a=busybox:1.36"]);
+    assert_eq!(
+        get("{.spec.template.spec.containers[*].image}"),
+        "busybox:1.36 nginx:1.21"
+    );
+    // Strategic merge: containers merge by name, so only b's image changes.
+    s.ok(&["patch", "deploy", "two", "-p", "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"b\",\"image\":\"nginx:1.22\"}]}}}}"]);
+    assert_eq!(
+        get("{.spec.template.spec.containers[*].image}"),
+        "busybox:1.36 nginx:1.22"
+    );
+    s.ok(&[
+        "patch",
+        "deploy",
+        "two",
+        "--type",
+        "merge",
+        "-p",
+        "{\"spec\":{\"replicas\":5}}",
+    ]);
+    assert_eq!(get("{.spec.replicas}"), "5");
+    s.ok(&[
+        "patch",
+        "deploy",
+        "two",
+        "--type",
+        "json",
+        "-p",
+        "[{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":6}]",
+    ]);
+    assert_eq!(get("{.spec.replicas}"), "6");
+    let err = s.fails(&[
+        "patch",
+        "deploy",
+        "two",
+        "--type",
+        "json",
+        "-p",
+        "[{\"op\":\"test\",\"path\":\"/spec/replicas\",\"value\":1}]",
+    ]);
+    assert!(err.contains("The request is invalid"), "{err}");
+    assert_eq!(get("{.spec.replicas}"), "6");
+
+    let yaml = s
+        .ok(&["get", "deploy", "two", "-o", "yaml"])
+        .replace("replicas: 6", "replicas: 3");
+    let out = s.kubectl_stdin(&["replace", "-f", "-"], Some(&yaml));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(get("{.spec.replicas}"), "3");
+    // The stale copy (its resourceVersion is old now) is refused.
+    let out = s.kubectl_stdin(&["replace", "-f", "-"], Some(&yaml));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the object has been modified"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let edit = s.kubectl_editor(
+        &["edit", "deploy", "two"],
+        "sed -i s/replicas:\\ 3/replicas:\\ 4/",
+    );
+    assert!(edit.contains("edited"), "{edit}");
+    assert_eq!(get("{.spec.replicas}"), "4");
+    assert_eq!(get("{.metadata.generation}"), "7");
+}
