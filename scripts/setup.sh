@@ -3,7 +3,8 @@
 # - protobuf-compiler + libprotobuf-dev: etcd-client's build script runs protoc and imports
 #   google/protobuf/*.proto;
 # - etcd-server: a real etcd for the etcd datastore's tests and benchmarks;
-# - curl: the wire-level API tests speak HTTP/2 through it.
+# - curl: the wire-level API tests speak HTTP/2 through it;
+# - the `kubernetes` Python package (PyPI): the client-compatibility tests.
 set -euo pipefail
 need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler)
@@ -15,4 +16,6 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# The official Python client, for the client-compatibility tests.
+python3 -c "import kubernetes" 2>/dev/null || python3 -m pip install -q kubernetes
 command -v kubectl >/dev/null || echo "warning: kubectl is not on PATH; the end-to-end tests need it" >&2

@@ -85,24 +85,30 @@ pub fn normalize(ctx: &Ctx, obj: Value, raw: Option<&[u8]>) -> Result<Decoded, A
     })
 }
 
-/// Checks `apiVersion` and `kind` against the URL, as upstream's decoder does.
-fn check_type_meta(ctx: &Ctx, obj: Value) -> Result<Value, ApiError> {
+/// Checks `apiVersion` and `kind` against the URL, as upstream's decoder does; missing
+/// ones default to the URL's (upstream decodes with the resource's kind as the default).
+fn check_type_meta(ctx: &Ctx, mut obj: Value) -> Result<Value, ApiError> {
     let rt = &ctx.rt;
+    if let Some(map) = obj.as_object_mut() {
+        if map
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
+            map.insert("kind".into(), Value::String(rt.kind.clone()));
+        }
+        if map
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
+            map.insert("apiVersion".into(), Value::String(rt.api_version()));
+        }
+    }
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    let text = || serde_json::to_string(&obj).unwrap_or_default();
-    if kind.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Object 'Kind' is missing in '{}'",
-            text()
-        )));
-    }
-    if api_version.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Object 'apiVersion' is missing in '{}'",
-            text()
-        )));
-    }
     let expected = rt.api_version();
     if api_version != expected {
         return Err(ApiError::bad_request(format!(
