@@ -71,6 +71,8 @@ pub struct ResourceType {
     pub typed: Option<&'static TypedHooks>,
     /// The `openAPIV3Schema` of a custom resource version.
     pub custom_schema: Option<Value>,
+    /// A custom resource version's `additionalPrinterColumns`, as stored in its CRD.
+    pub printer_columns: Option<Value>,
 }
 
 impl std::fmt::Debug for ResourceType {
@@ -267,6 +269,7 @@ where
         tracks_generation: flags & GENERATION != 0,
         typed: Some(&Hooks::<T>::HOOKS),
         custom_schema: None,
+        printer_columns: None,
     }
 }
 

@@ -244,6 +244,10 @@ pub fn custom_resource_types(crd: &Value) -> Vec<ResourceType> {
                 subresources,
                 tracks_generation: true,
                 typed: None,
+                printer_columns: v
+                    .get("additionalPrinterColumns")
+                    .filter(|c| c.is_array())
+                    .cloned(),
                 custom_schema: v["schema"]["openAPIV3Schema"]
                     .as_object()
                     .map(|o| Value::Object(o.clone())),

@@ -51,7 +51,7 @@ pub fn media_type(headers: &HeaderMap, name: header::HeaderName) -> String {
         .unwrap_or_default()
 }
 
-/// Decodes a create/update body (JSON or YAML) into a JSON object.
+/// Decodes a create/update body (JSON, YAML or Kubernetes protobuf) into a JSON object.
 pub fn decode_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     let value: Value = match content_type {
         "" | "application/json" | "*/*" => serde_json::from_slice(body).map_err(|e| {
@@ -66,6 +66,8 @@ pub fn decode_object(content_type: &str, body: &[u8]) -> Result<Value, ApiError>
             serde_saphyr::from_str(text)
                 .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?
         }
+        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}")))?,
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     if !value.is_object() {
@@ -145,7 +147,10 @@ mod tests {
         );
         let e = decode_object("application/json", b"[1]").expect_err("array");
         assert_eq!(e.code(), 400);
+        // Protobuf is decoded, so garbage in it is a 400 too.
         let e = decode_object("application/vnd.kubernetes.protobuf", b"x").expect_err("protobuf");
+        assert_eq!(e.code(), 400);
+        let e = decode_object("application/cbor", b"x").expect_err("cbor");
         assert_eq!(e.code(), 415);
     }
 }

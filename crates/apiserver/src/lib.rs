@@ -7,11 +7,13 @@
 //! - `rest/`: the REST verbs, one file each, and the shared write path.
 //! - `cache.rs`: the watch cache that serves GET, LIST and WATCH.
 //! - `strategy.rs`: per-kind create/update rules (server-set metadata, status split).
+//! - `table/`: server-side printing (`Table` for kubectl `get`) and its `Accept` negotiation.
 //! - `admission.rs`: defaulting, validation and namespace checks on writes; CRD wiring.
 //! - `patching.rs`: JSON, merge and strategic merge patches.
 //! - `discovery.rs`, `openapi.rs`, `docs.rs`: discovery and OpenAPI documents and their
 //!   caching and serving.
 //! - `codec.rs`: bodies, media types, `Status` responses.
+//! - `protobuf/`: Kubernetes protobuf request bodies → JSON.
 //! - `tls.rs`: the cluster CA, serving certificate and admin kubeconfig.
 //! - `allocator.rs`: Service cluster IPs and node ports.
 //! - `bootstrap.rs`: the system namespaces and the `kubernetes` Service.
@@ -26,11 +28,13 @@ pub mod docs;
 pub mod objects;
 pub mod openapi;
 pub mod patching;
+pub mod protobuf;
 pub mod request;
 pub mod rest;
 pub mod server;
 pub mod state;
 pub mod strategy;
+pub mod table;
 pub mod tls;
 
 use std::net::SocketAddr;

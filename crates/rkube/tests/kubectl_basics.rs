@@ -142,13 +142,68 @@ fn every_seed_manifest_creates_and_reads_back() {
     ]);
     assert_eq!(field.trim(), "pod/config-pod");
 
-    // Human-readable tables.
-    let pods = s.ok(&["get", "pods"]);
-    assert!(
-        pods.lines().next().is_some_and(|l| l.starts_with("NAME")),
-        "{pods}"
+    // Human-readable tables with upstream's columns.
+    let header = |args: &[&str]| -> String {
+        let out = s.ok(args);
+        out.lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(header(&["get", "pods"]), "NAME READY STATUS RESTARTS AGE");
+    assert_eq!(
+        header(&["get", "pods", "-o", "wide"]),
+        "NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES"
     );
-    assert!(pods.contains("resource-demo"), "{pods}");
+    assert_eq!(
+        header(&["get", "deploy"]),
+        "NAME READY UP-TO-DATE AVAILABLE AGE"
+    );
+    assert_eq!(
+        header(&["get", "deploy", "-o", "wide"]),
+        "NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR"
+    );
+    assert_eq!(
+        header(&["get", "svc"]),
+        "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE"
+    );
+    assert_eq!(header(&["get", "cm"]), "NAME DATA AGE");
+    assert_eq!(header(&["get", "secrets"]), "NAME TYPE DATA AGE");
+    assert_eq!(
+        header(&["get", "jobs"]),
+        "NAME STATUS COMPLETIONS DURATION AGE"
+    );
+    assert_eq!(
+        header(&["get", "cronjobs"]),
+        "NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE"
+    );
+    let pods = s.ok(&["get", "pods"]);
+    let row = pods
+        .lines()
+        .find(|l| l.starts_with("resource-demo"))
+        .expect("resource-demo row");
+    assert_eq!(
+        row.split_whitespace().take(4).collect::<Vec<_>>(),
+        ["resource-demo", "0/1", "Pending", "0"]
+    );
+    let svc = s.ok(&["get", "svc", "nginx-service"]);
+    let cells: Vec<&str> = svc
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(cells[1], "LoadBalancer");
+    assert!(cells[2].starts_with("10.43."), "{svc}");
+    assert_eq!(cells[3], "<pending>");
+    assert!(
+        cells[4].starts_with("80:3") && cells[4].ends_with("/TCP"),
+        "{svc}"
+    );
+    let labels = s.ok(&["get", "pods", "--show-labels", "-l", "app=nginx"]);
+    assert!(labels.contains("app=nginx"), "{labels}");
 }
 
 #[test]
@@ -262,7 +317,7 @@ fn everyday_edits_with_kubectl() {
     );
     let err = s.fails(&["create", "configmap", "settings"]);
     assert!(
-        err.contains("Error from server (AlreadyExists): configmaps \"settings\" already exists"),
+        err.contains("error: failed to create configmap: configmaps \"settings\" already exists"),
         "{err}"
     );
 

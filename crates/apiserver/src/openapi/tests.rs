@@ -27,6 +27,7 @@ fn crontab(schema: Value) -> ResourceType {
         tracks_generation: true,
         typed: None,
         custom_schema: Some(schema),
+        printer_columns: None,
     }
 }
 

@@ -8,14 +8,32 @@ use crate::codec::{self, Body};
 
 pub async fn get(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let key = ctx.key();
+    let table = ctx.table()?;
     if super::list::cache_is_fresh(ctx).await? {
-        return match ctx.state.cache_of(&ctx.rt).get(&key) {
-            Some(obj) => Ok(codec::json_bytes(StatusCode::OK, obj.bytes.clone())),
-            None => Err(ctx.not_found()),
-        };
+        let obj = ctx
+            .state
+            .cache_of(&ctx.rt)
+            .get(&key)
+            .ok_or_else(|| ctx.not_found())?;
+        return Ok(match table {
+            Some(t) => {
+                let rv = obj.rev.to_string();
+                codec::json(
+                    StatusCode::OK,
+                    &ctx.render_table(&t, &[&obj.value], &rv, None, true),
+                )
+            }
+            None => codec::json_bytes(StatusCode::OK, obj.bytes.clone()),
+        });
     }
-    match super::write::read(ctx, &key).await? {
-        Some((obj, _)) => Ok(codec::json(StatusCode::OK, &obj)),
-        None => Err(ctx.not_found()),
-    }
+    let (obj, rev) = super::write::read(ctx, &key)
+        .await?
+        .ok_or_else(|| ctx.not_found())?;
+    Ok(match table {
+        Some(t) => codec::json(
+            StatusCode::OK,
+            &ctx.render_table(&t, &[&obj], &rev.to_string(), None, true),
+        ),
+        None => codec::json(StatusCode::OK, &obj),
+    })
 }

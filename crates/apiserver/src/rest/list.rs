@@ -56,15 +56,14 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let prefix = scope_prefix(ctx);
     if cache_is_fresh(ctx).await? {
         let rev = ctx.state.cache.revision();
-        let items: Vec<Bytes> = ctx
+        let items: Vec<std::sync::Arc<Obj>> = ctx
             .state
             .cache_of(&ctx.rt)
             .list(Some(&prefix), None)
             .into_iter()
             .filter(|o| filter.matches(&o.value))
-            .map(|o| o.bytes.clone())
             .collect();
-        return Ok(list_response(ctx, rev, None, &items));
+        return respond(ctx, rev, None, &items);
     }
     list_from_store(ctx, &filter, 0, None).await
 }
@@ -81,7 +80,7 @@ async fn list_from_store(
         None => (0, prefix.clone()),
     };
     let chunk = if limit == 0 { 0 } else { limit.max(100) + 1 };
-    let mut items = Vec::new();
+    let mut items: Vec<std::sync::Arc<Obj>> = Vec::new();
     let mut next: Option<String> = None;
     'pages: loop {
         let res = ctx
@@ -110,7 +109,7 @@ async fn list_from_store(
             if let Some(obj) = Obj::from_kv(kv)
                 && filter.matches(&obj.value)
             {
-                items.push(obj.bytes);
+                items.push(std::sync::Arc::new(obj));
             }
         }
         match (res.more, last) {
@@ -119,7 +118,25 @@ async fn list_from_store(
         }
     }
     let token = next.map(|key| encode_continue(revision, &key, &prefix));
-    Ok(list_response(ctx, revision, token.as_deref(), &items))
+    respond(ctx, revision, token.as_deref(), &items)
+}
+
+/// The list as JSON (the items' shared bytes spliced in) or as a Table.
+fn respond(
+    ctx: &Ctx,
+    rev: i64,
+    token: Option<&str>,
+    items: &[std::sync::Arc<Obj>],
+) -> Result<Response<Body>, ApiError> {
+    if let Some(t) = ctx.table()? {
+        let values: Vec<&Value> = items.iter().map(|o| &o.value).collect();
+        return Ok(codec::json(
+            StatusCode::OK,
+            &ctx.render_table(&t, &values, &rev.to_string(), token, true),
+        ));
+    }
+    let bytes: Vec<Bytes> = items.iter().map(|o| o.bytes.clone()).collect();
+    Ok(list_response(ctx, rev, token, &bytes))
 }
 
 /// Upstream's message for a continue token whose revision was compacted.

@@ -31,6 +31,7 @@ use http::{HeaderMap, Response};
 use crate::codec::Body;
 use crate::request::{Query, RequestInfo};
 use crate::state::ApiState;
+use crate::table;
 
 /// Everything a verb handler needs about one request.
 pub struct Ctx {
@@ -65,6 +66,49 @@ impl Ctx {
     pub fn dry_run(&self) -> bool {
         self.query.get("dryRun") == Some("All")
     }
+
+    /// Whether the client asked for a server-side Table (kubectl's human output), and how
+    /// much of each object its rows carry.
+    pub fn table(&self) -> Result<Option<TableRequest>, ApiError> {
+        let accept = self
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        if !table::wants_table(accept) {
+            return Ok(None);
+        }
+        let version = match table::negotiate(accept) {
+            Ok(table::Output::Table(v)) => v,
+            _ => return Ok(None),
+        };
+        let include = table::Include::from_query(self.query.get("includeObject"))?;
+        Ok(Some(TableRequest { version, include }))
+    }
+
+    /// Renders objects as a Table for this request's resource.
+    pub fn render_table(
+        &self,
+        req: &TableRequest,
+        objects: &[&serde_json::Value],
+        rv: &str,
+        continue_token: Option<&str>,
+        headers: bool,
+    ) -> serde_json::Value {
+        let mut options = table::Options::new(rv);
+        options.include = req.include;
+        options.version = req.version;
+        options.headers = headers;
+        options.continue_token = continue_token;
+        options.printer_columns = self.rt.printer_columns.as_ref();
+        table::render(&self.rt, objects, &options)
+    }
+}
+
+/// A Table response's shape.
+#[derive(Clone, Copy, Debug)]
+pub struct TableRequest {
+    pub version: table::MetaVersion,
+    pub include: table::Include,
 }
 
 /// Serves a resource request: checks the resource, scope and verb, then runs the verb.

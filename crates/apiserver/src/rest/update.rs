@@ -65,8 +65,10 @@ pub fn apply_update(ctx: &Ctx, mut new: Value, current: &Value) -> Result<Value,
     {
         objects::meta_mut(&mut new).insert("resourceVersion".into(), Value::String(rv));
     }
-    strategy::prepare_for_update(&ctx.rt, &mut new, current, sub);
+    // Defaults first, as upstream applies them when decoding: an update that only omits
+    // defaulted fields is no spec change and does not bump the generation.
     admission::default_object(&ctx.rt, &mut new);
+    strategy::prepare_for_update(&ctx.rt, &mut new, current, sub);
     admission::validate_update(&ctx.rt, &new, current)?;
     Ok(new)
 }

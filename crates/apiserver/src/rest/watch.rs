@@ -105,7 +105,13 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let current = cache.revision();
     let start = ctx.state.cache_of(&ctx.rt).watch(after, current);
     let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let table = ctx.table()?;
     let watcher = Watcher {
+        table: table.map(|t| TableWatch {
+            request: t,
+            ctx_rt: ctx.rt.clone(),
+            headers_sent: std::sync::atomic::AtomicBool::new(false),
+        }),
         state: ctx.state.clone(),
         filter,
         kind: ctx.rt.kind.clone(),
@@ -142,7 +148,17 @@ pub async fn watch(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     Ok(resp)
 }
 
+/// A watch whose events carry one-row Tables (kubectl get -w).
+struct TableWatch {
+    request: super::TableRequest,
+    ctx_rt: Arc<apimachinery::registry::ResourceType>,
+    /// Column definitions go with the first event only, as upstream sends them; the
+    /// watcher is one task, so a relaxed flag suffices.
+    headers_sent: std::sync::atomic::AtomicBool,
+}
+
 struct Watcher {
+    table: Option<TableWatch>,
     state: Arc<ApiState>,
     filter: Filter,
     kind: String,
@@ -272,10 +288,26 @@ impl Watcher {
         } else {
             kind
         };
-        self.tx
-            .send(event_line(kind.as_str(), &ev.obj.bytes))
-            .await
-            .is_ok()
+        let line = match &self.table {
+            Some(t) => {
+                let headers = !t
+                    .headers_sent
+                    .swap(true, std::sync::atomic::Ordering::Relaxed);
+                let rv = ev.obj.rev.to_string();
+                let mut options = crate::table::Options::new(&rv);
+                options.include = t.request.include;
+                options.version = t.request.version;
+                options.headers = headers;
+                options.printer_columns = t.ctx_rt.printer_columns.as_ref();
+                let rendered = crate::table::render(&t.ctx_rt, &[&ev.obj.value], &options);
+                event_line(
+                    kind.as_str(),
+                    &serde_json::to_vec(&rendered).unwrap_or_default(),
+                )
+            }
+            None => event_line(kind.as_str(), &ev.obj.bytes),
+        };
+        self.tx.send(line).await.is_ok()
     }
 }
 

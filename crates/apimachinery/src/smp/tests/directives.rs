@@ -192,6 +192,7 @@ fn kinds_without_a_schema_merge_objects_and_replace_lists() {
         tracks_generation: true,
         typed: None,
         custom_schema: None,
+        printer_columns: None,
     };
     let mut doc = json!({"metadata": {"finalizers": ["a"], "labels": {"x": "1"}},
         "spec": {"containers": [{"name": "a"}], "size": 1}});
