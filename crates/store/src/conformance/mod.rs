@@ -5,7 +5,7 @@
 //! its keys under. [`conformance_tests!`](crate::conformance_tests) turns the whole list
 //! into `#[tokio::test]`s for one backend, given a fixture function:
 //!
-//! ```ignore
+//! ```text
 //! async fn fixture(case: &str) -> store::conformance::Fixture { /* open a store */ }
 //! store::conformance_tests!(fixture);
 //! ```
