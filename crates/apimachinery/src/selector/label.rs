@@ -188,7 +188,7 @@ impl Requirement {
             _ => {}
         }
         for (i, v) in values.iter().enumerate() {
-            let msgs = label_value_errors(v);
+            let msgs = crate::validation::name::is_valid_label_value(v);
             if !msgs.is_empty() {
                 let path = format!("values[{i}][{key}]");
                 errs.push(
@@ -424,113 +424,9 @@ impl FromStr for LabelSelector {
     }
 }
 
-// ---- validation, with upstream's texts (k8s.io/apimachinery/pkg/util/validation) ----
-
-const QNAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const QNAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
-const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-
-/// Upstream's `RegexError`, whose odd double spaces (`'MyName',  or`) clients see verbatim.
-fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
-    let mut s = format!("{msg} (e.g. ");
-    for (i, e) in examples.iter().enumerate() {
-        if i > 0 {
-            s.push_str(" or ");
-        }
-        s.push_str(&format!("'{e}', "));
-    }
-    s.push_str(&format!("regex used for validation is '{fmt}')"));
-    s
-}
-
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`
-fn is_qualified_name_part(s: &str) -> bool {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(f), Some(l)) => {
-            f.is_ascii_alphanumeric()
-                && l.is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
-
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`
-fn is_dns1123_subdomain(s: &str) -> bool {
-    let label_ok = |l: &str| {
-        let b = l.as_bytes();
-        let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-        b.first().is_some_and(edge)
-            && b.last().is_some_and(edge)
-            && b.iter().all(|c| edge(c) || *c == b'-')
-    };
-    s.split('.').all(label_ok)
-}
-
-/// Upstream `IsQualifiedName`: the rules for label keys.
-pub(crate) fn qualified_name_errors(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    let parts: Vec<&str> = value.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => name,
-        [prefix, name] => {
-            if prefix.is_empty() {
-                errs.push("prefix part must be non-empty".to_string());
-            } else {
-                if prefix.len() > 253 {
-                    errs.push("prefix part must be no more than 253 characters".to_string());
-                }
-                if !is_dns1123_subdomain(prefix) {
-                    let e = regex_error(SUBDOMAIN_MSG, SUBDOMAIN_FMT, &["example.com"]);
-                    errs.push(format!("prefix part {e}"));
-                }
-            }
-            name
-        }
-        _ => {
-            let e = regex_error(QNAME_MSG, QNAME_FMT, &["MyName", "my.name", "123-abc"]);
-            errs.push(format!(
-                "a qualified name {e} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-            ));
-            return errs;
-        }
-    };
-    if name.is_empty() {
-        errs.push("name part must be non-empty".to_string());
-    } else if name.len() > 63 {
-        errs.push("name part must be no more than 63 characters".to_string());
-    }
-    if !is_qualified_name_part(name) {
-        let e = regex_error(QNAME_MSG, QNAME_FMT, &["MyName", "my.name", "123-abc"]);
-        errs.push(format!("name part {e}"));
-    }
-    errs
-}
-
-/// Upstream `IsValidLabelValue`.
-pub(crate) fn label_value_errors(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 63 {
-        errs.push("must be no more than 63 characters".to_string());
-    }
-    if !value.is_empty() && !is_qualified_name_part(value) {
-        errs.push(regex_error(
-            LABEL_VALUE_MSG,
-            LABEL_VALUE_FMT,
-            &["MyValue", "my_value", "12345"],
-        ));
-    }
-    errs
-}
-
 /// Upstream `validateLabelKey`: one `Invalid value` error at `path`, all reasons joined.
 fn key_error(key: &str, path: &str) -> Option<String> {
-    let errs = qualified_name_errors(key);
+    let errs = crate::validation::name::is_qualified_name(key);
     (!errs.is_empty()).then(|| {
         FieldError::invalid(path, BadValue::Str(key.to_string()), &errs.join("; ")).to_string()
     })
