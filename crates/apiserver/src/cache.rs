@@ -249,6 +249,14 @@ impl WatchCache {
         capacity: usize,
         stop: CancellationToken,
     ) -> store::Result<Arc<WatchCache>> {
+        let (cache, rev) = Self::load(store.as_ref(), capacity).await?;
+        let follower = cache.clone();
+        tokio::spawn(async move { follower.follow(store, rev, stop).await });
+        Ok(cache)
+    }
+
+    /// The cache filled with the store's current state, not yet following it.
+    async fn load(store: &dyn Store, capacity: usize) -> store::Result<(Arc<WatchCache>, i64)> {
         let listed = store
             .list(ListRequest {
                 prefix: "/registry/",
@@ -272,9 +280,7 @@ impl WatchCache {
             inner.history.clear();
             inner.oldest = rev;
         }
-        let follower = cache.clone();
-        tokio::spawn(async move { follower.follow(store, rev, stop).await });
-        Ok(cache)
+        Ok((cache, rev))
     }
 
     fn all(&self) -> Vec<Arc<ResourceCache>> {
@@ -328,10 +334,63 @@ impl WatchCache {
         )
     }
 
+    /// Replaces every cache's contents with the store's current state, emitting the
+    /// differences as events (deletions first), and returns the revision read at.
+    async fn resync(&self, store: &dyn Store) -> store::Result<i64> {
+        let listed = store
+            .list(ListRequest {
+                prefix: "/registry/",
+                ..Default::default()
+            })
+            .await?;
+        let rev = listed.revision;
+        let mut current: HashMap<String, &KeyValue> = HashMap::new();
+        for kv in &listed.kvs {
+            current.insert(kv.key.clone(), kv);
+        }
+        for rc in self.all() {
+            let gone: Vec<Arc<Obj>> = rc
+                .list(None, None)
+                .into_iter()
+                .filter(|o| !current.contains_key(&o.key))
+                .collect();
+            for obj in gone {
+                let kv = KeyValue {
+                    key: obj.key.clone(),
+                    value: bytes::Bytes::from(serde_json::to_vec(&obj.value).unwrap_or_default()),
+                    create_revision: obj.rev,
+                    mod_revision: rev,
+                };
+                rc.apply(EventKind::Delete, &kv);
+            }
+        }
+        for kv in &listed.kvs {
+            if let Some(rc) = self.cache_for_key(&kv.key, rev) {
+                if rc.get(&kv.key).is_none_or(|o| o.rev != kv.mod_revision) {
+                    rc.apply(EventKind::Put, kv);
+                }
+            }
+        }
+        self.rev.send_replace(rev);
+        Ok(rev)
+    }
+
     async fn follow(self: Arc<Self>, store: Arc<dyn Store>, mut rev: i64, stop: CancellationToken) {
         loop {
             let mut stream = match store.watch("/registry/", rev).await {
                 Ok(s) => s,
+                Err(store::Error::Compacted { .. }) => {
+                    // The store dropped the history between our revision and now (a long
+                    // outage): reload the current state and turn the difference into events.
+                    match self.resync(store.as_ref()).await {
+                        Ok(r) => rev = r,
+                        Err(e) => {
+                            tracing::error!(error = %e, "watch cache: reloading after compaction failed");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                    continue;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, rev, "watch cache: store watch failed");
                     if stop.is_cancelled() {
@@ -368,5 +427,72 @@ impl WatchCache {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(v: &str) -> bytes::Bytes {
+        bytes::Bytes::from(format!("{{\"metadata\":{{\"name\":\"{v}\"}}}}"))
+    }
+
+    #[tokio::test]
+    async fn resync_after_lost_history_emits_the_differences() {
+        let store: Arc<dyn Store> = Arc::new(store::memory::MemoryStore::new());
+        store
+            .create("/registry/configmaps/ns/a", put("a"))
+            .await
+            .expect("a");
+        store
+            .create("/registry/configmaps/ns/b", put("b"))
+            .await
+            .expect("b");
+        let (cache, _) = WatchCache::load(store.as_ref(), 100).await.expect("load");
+        let cms = cache
+            .get("/registry/configmaps/")
+            .expect("configmaps cache");
+        let mut rx = cms
+            .watch(Some(cache.revision()), cache.revision())
+            .expect("watch")
+            .live;
+        // Changes the cache never saw as events (as if its watch was down past compaction).
+        store
+            .delete("/registry/configmaps/ns/a", None)
+            .await
+            .expect("delete a");
+        let b = store
+            .get("/registry/configmaps/ns/b")
+            .await
+            .expect("get")
+            .expect("b");
+        store
+            .update("/registry/configmaps/ns/b", put("b2"), b.mod_revision)
+            .await
+            .expect("update b");
+        store
+            .create("/registry/configmaps/ns/c", put("c"))
+            .await
+            .expect("c");
+        let rev = cache.resync(store.as_ref()).await.expect("resync");
+        assert_eq!(rev, store.current_revision().await.expect("rev"));
+        let mut seen = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            seen.push((ev.kind, ev.obj.key.clone()));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (EventType::Deleted, "/registry/configmaps/ns/a".to_string()),
+                (EventType::Modified, "/registry/configmaps/ns/b".to_string()),
+                (EventType::Added, "/registry/configmaps/ns/c".to_string()),
+            ]
+        );
+        let keys: Vec<String> = cms.list(None, None).iter().map(|o| o.key.clone()).collect();
+        assert_eq!(
+            keys,
+            ["/registry/configmaps/ns/b", "/registry/configmaps/ns/c"]
+        );
     }
 }
