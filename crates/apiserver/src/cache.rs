@@ -365,10 +365,10 @@ impl WatchCache {
             }
         }
         for kv in &listed.kvs {
-            if let Some(rc) = self.cache_for_key(&kv.key, rev) {
-                if rc.get(&kv.key).is_none_or(|o| o.rev != kv.mod_revision) {
-                    rc.apply(EventKind::Put, kv);
-                }
+            if let Some(rc) = self.cache_for_key(&kv.key, rev)
+                && rc.get(&kv.key).is_none_or(|o| o.rev != kv.mod_revision)
+            {
+                rc.apply(EventKind::Put, kv);
             }
         }
         self.rev.send_replace(rev);
