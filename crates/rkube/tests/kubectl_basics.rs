@@ -371,3 +371,53 @@ fn invalid_seed_manifests_are_rejected_like_upstream() {
     // Nothing was stored.
     assert_eq!(s.ok(&["get", "deployments", "-o", "name"]).trim(), "");
 }
+
+#[test]
+fn kubectl_1_27_to_1_33_all_work() {
+    let s = Server::start(&[]);
+    let cm = manifests_dir().join("seeds/001_001_ConfigMap.yaml");
+    for v in ["1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33"] {
+        let kubectl = common::kubectl_version(v);
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(&kubectl)
+                .args(args)
+                .env("KUBECONFIG", &s.kubeconfig)
+                .output()
+                .expect("kubectl");
+            assert!(
+                out.status.success(),
+                "kubectl {v} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let tag = v.replace('.', "-");
+        run(&[
+            "create",
+            "deployment",
+            &format!("web-{tag}"),
+            "--image=nginx",
+            "--replicas=2",
+        ]);
+        run(&["apply", "-f", cm.to_str().expect("path")]);
+        run(&[
+            "create",
+            "configmap",
+            &format!("cm-{tag}"),
+            "--from-literal=a=b",
+        ]);
+        let got = run(&[
+            "get",
+            "deploy",
+            &format!("web-{tag}"),
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ]);
+        assert_eq!(got, "2", "kubectl {v}");
+        let table = run(&["get", "deploy"]);
+        assert!(
+            table.starts_with("NAME") && table.contains(&format!("web-{tag}")),
+            "kubectl {v}: {table}"
+        );
+    }
+}
