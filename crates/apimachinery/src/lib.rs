@@ -10,12 +10,15 @@
 //! - `validation/`: name rules and per-kind validation.
 //! - `smp/`: strategic merge patch, with upstream's patch strategies and merge keys per field.
 //! - `strict.rs`: unknown and duplicate field detection for `fieldValidation=Strict`.
+//! - `ssa/`: server-side apply and `managedFields` tracking, with upstream's merge, prune
+//!   and conflict rules.
 
 pub mod defaults;
 pub mod field;
 pub mod registry;
 pub mod selector;
 pub mod smp;
+pub mod ssa;
 pub mod status;
 pub mod strict;
 pub mod validation;

@@ -170,3 +170,92 @@ fn patch_replace_edit_and_set_image() {
     assert_eq!(get("{.spec.replicas}"), "4");
     assert_eq!(get("{.metadata.generation}"), "7");
 }
+
+#[test]
+fn server_side_apply_owns_fields_conflicts_and_upgrades_from_client_side() {
+    let s = Server::start(&[]);
+    let apply = |args: &[&str], manifest: &str| s.kubectl_stdin(args, Some(manifest));
+    // Client-side apply first, then the upgrade to server-side apply.
+    let out = apply(&["apply", "-f", "-"], TWO_CONTAINERS);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = apply(&["apply", "--server-side", "-f", "-"], TWO_CONTAINERS);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("serverside-applied"));
+    let managers = s.ok(&[
+        "get",
+        "deploy",
+        "two",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation} {end}",
+    ]);
+    assert!(managers.contains("kubectl/Apply"), "{managers}");
+    // Dropping fields from the applied configuration removes them.
+    let edited = TWO_CONTAINERS
+        .replace(", tier: web", "")
+        .replace("      - name: b\n        image: nginx:1.21\n", "");
+    let out = apply(&["apply", "--server-side", "-f", "-"], &edited);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = s.ok(&[
+        "get",
+        "deploy",
+        "two",
+        "-o",
+        "jsonpath={.metadata.labels} {.spec.template.spec.containers[*].name}",
+    ]);
+    assert_eq!(got, "{\"app\":\"two\"} a");
+    // Another manager takes spec.replicas; re-applying a different value conflicts.
+    s.ok(&["scale", "deploy", "two", "--replicas=5"]);
+    let out = apply(&["apply", "--server-side", "-f", "-"], &edited);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "apply should conflict");
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with"),
+        "{err}"
+    );
+    assert!(
+        err.contains("with subresource \"scale\" using apps/v1: .spec.replicas"),
+        "{err}"
+    );
+    assert_eq!(
+        s.ok(&["get", "deploy", "two", "-o", "jsonpath={.spec.replicas}"]),
+        "5"
+    );
+    let out = apply(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        &edited,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        s.ok(&["get", "deploy", "two", "-o", "jsonpath={.spec.replicas}"]),
+        "2"
+    );
+    // Server-side apply creates, too.
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-cm\ndata:\n  k: v\n";
+    let out = apply(&["apply", "--server-side", "-f", "-"], cm);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        s.ok(&["get", "cm", "ssa-cm", "-o", "jsonpath={.data.k}"]),
+        "v"
+    );
+}

@@ -30,13 +30,13 @@
 //! - `mod.rs`: [`apply`] and [`SmpError`].
 //! - `merge.rs`: merging objects and lists, directives.
 //! - `order.rs`: list ordering and `$setElementOrder`.
-//! - `schema.rs`: the definition at each path, from schemars schemas.
+//! - `schema.rs`: the definition at each path, from schemars schemas (also used by `ssa/`).
 //! - `meta.rs`: [`PatchMeta`] and lookups over `table.rs`, the data extracted from upstream.
 
 mod merge;
 mod meta;
 mod order;
-mod schema;
+pub(crate) mod schema;
 mod table;
 #[cfg(test)]
 mod tests;

@@ -28,7 +28,7 @@ enum Ty {
 
 /// Every definition reachable from one kind, with each field's shape.
 #[derive(Debug, Default)]
-pub(super) struct TypeIndex {
+pub(crate) struct TypeIndex {
     root: Option<Arc<str>>,
     definitions: HashMap<Arc<str>, HashMap<String, Ty>>,
 }
@@ -36,7 +36,7 @@ pub(super) struct TypeIndex {
 impl TypeIndex {
     /// The index of a built-in kind, built on first use from its schemars schema and cached
     /// for the life of the process (schemas never change at run time).
-    pub(super) fn of(hooks: &TypedHooks) -> Arc<TypeIndex> {
+    pub(crate) fn of(hooks: &TypedHooks) -> Arc<TypeIndex> {
         static CACHE: OnceLock<RwLock<HashMap<String, Arc<TypeIndex>>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let name = (hooks.schema_name)().into_owned();
@@ -79,7 +79,7 @@ impl TypeIndex {
     }
 
     /// The node of the kind's top-level object.
-    pub(super) fn root(&self) -> Node<'_> {
+    pub(crate) fn root(&self) -> Node<'_> {
         Node {
             index: Some(self),
             ty: None,
@@ -121,7 +121,7 @@ fn ty_of(schema: &Value) -> Ty {
 
 /// A position in a kind's schema while merging: the type of the value being merged.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Node<'a> {
+pub(crate) struct Node<'a> {
     index: Option<&'a TypeIndex>,
     ty: Option<&'a Ty>,
     /// The definition of the object at this position, when it is one.
@@ -146,7 +146,7 @@ impl<'a> Node<'a> {
 
     /// The node of `key` in this object and the field's patch metadata. Keys of maps
     /// (`labels`) all share the map's value type and carry no metadata.
-    pub(super) fn field(&self, key: &str) -> (Node<'a>, PatchMeta) {
+    pub(crate) fn field(&self, key: &str) -> (Node<'a>, PatchMeta) {
         if let Some(Ty::Map(values)) = self.ty {
             return (Node::at(self.index, Some(values)), PatchMeta::default());
         }
@@ -164,11 +164,28 @@ impl<'a> Node<'a> {
     }
 
     /// The node of this list's items.
-    pub(super) fn items(&self) -> Node<'a> {
+    pub(crate) fn items(&self) -> Node<'a> {
         match self.ty {
             Some(Ty::List(items)) => Node::at(self.index, Some(items)),
             _ => Node::UNKNOWN,
         }
+    }
+
+    /// The OpenAPI definition of the object at this position, when it is one.
+    pub(crate) fn definition(&self) -> Option<&'a str> {
+        self.name
+    }
+
+    /// Whether this position is a map whose keys are data (`labels`), not field names.
+    pub(crate) fn is_map(&self) -> bool {
+        matches!(self.ty, Some(Ty::Map(_)))
+    }
+
+    /// Whether the definition at this position declares the field `key`; `None` when its
+    /// fields are unknown (not a definition, or one without properties, like `RawExtension`).
+    pub(crate) fn declares(&self, key: &str) -> Option<bool> {
+        let fields = self.index?.definitions.get(self.name?)?;
+        (!fields.is_empty()).then(|| fields.contains_key(key))
     }
 
     /// How errors name the type at this position: upstream prints the Go type's kind.

@@ -14,8 +14,20 @@ use crate::{admission, allocator, objects, strategy};
 const GENERATE_NAME_ATTEMPTS: usize = 8;
 
 pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
+    apimachinery::ssa::validate_write_options("CreateOptions", ctx.query.value("fieldManager"))?;
     let decoded = write::decode(ctx, &body)?;
-    let mut obj = decoded.obj;
+    insert(ctx, decoded.obj, &decoded.warnings, true).await
+}
+
+/// Creates a decoded object. `track` records the create in `managedFields` as an Update
+/// by the request's field manager; a server-side apply that creates has already recorded
+/// its Apply.
+pub(super) async fn insert(
+    ctx: &Ctx,
+    mut obj: Value,
+    warnings: &[String],
+    track: bool,
+) -> Result<Response<Body>, ApiError> {
     let rt = &ctx.rt;
     // The namespace comes from the URL; a different one in the body is refused.
     if rt.namespaced {
@@ -40,7 +52,6 @@ pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
     let generate = objects::name(&obj).is_none()
         && objects::meta_str(&obj, "generateName").is_some_and(|g| !g.is_empty());
     strategy::prepare_for_create(rt, &mut obj);
-    admission::default_object(rt, &mut obj);
     if generate {
         let prefix = objects::meta_str(&obj, "generateName")
             .unwrap_or("")
@@ -48,12 +59,18 @@ pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
         let name = format!("{prefix}{}", objects::generate_name_suffix());
         objects::meta_mut(&mut obj).insert("name".into(), Value::String(name));
     }
+    // After the name and uid exist: some defaults derive from them (a Job's selector, a
+    // Namespace's name label).
+    admission::default_object(rt, &mut obj);
+    if track {
+        apimachinery::ssa::track_update(rt, None, &mut obj, &ctx.field_manager(), &objects::now());
+    }
     admission::validate_create(rt, &obj)?;
     if let Some(ns) = ctx.namespace() {
         admission::check_namespace_open(ctx, ns).await?;
     }
     if ctx.dry_run() {
-        return respond(obj, &decoded.warnings);
+        return respond(obj, warnings);
     }
     let claimed = if admission::is_service(rt) {
         Some(allocator::allocate(ctx.state.store.as_ref(), &mut obj, None).await?)
@@ -69,7 +86,7 @@ pub async fn create(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> 
             Ok(kv) => {
                 objects::set_resource_version(&mut obj, kv.mod_revision);
                 admission::after_write(ctx, &mut obj).await;
-                return respond(obj, &decoded.warnings);
+                return respond(obj, warnings);
             }
             Err(store::Error::AlreadyExists { .. })
                 if generate && attempt < GENERATE_NAME_ATTEMPTS =>

@@ -63,6 +63,24 @@ impl Ctx {
         ApiError::not_found(&self.rt.group, &self.rt.plural, self.name())
     }
 
+    /// Who a write is recorded for in `managedFields`: the `fieldManager` parameter, else
+    /// the client's User-Agent product (`kubectl`, `python-requests`, …).
+    pub fn field_manager(&self) -> String {
+        let agent = self
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        apimachinery::ssa::manager_or_user_agent(self.query.value("fieldManager"), agent)
+    }
+
+    /// A server-side apply (`PATCH` with `application/apply-patch+yaml`).
+    pub fn is_apply(&self) -> bool {
+        self.info.verb == "patch"
+            && crate::codec::media_type(&self.headers, http::header::CONTENT_TYPE)
+                == "application/apply-patch+yaml"
+    }
+
     pub fn dry_run(&self) -> bool {
         self.query.get("dryRun") == Some("All")
     }

@@ -15,23 +15,30 @@ use crate::{admission, objects, patching};
 pub async fn patch(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
     let content_type = codec::media_type(&ctx.headers, header::CONTENT_TYPE);
     let kind = patching::PatchKind::from_media_type(&content_type, ctx.rt.typed.is_some())?;
-    let patch: Value = if kind == patching::PatchKind::Apply {
-        return Err(ApiError::unsupported_media_type(&content_type));
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
+    let force = match ctx.query.get("force") {
+        None => None,
+        Some(v) => Some(v == "true" || v == "1"),
     };
+    apimachinery::ssa::validate_patch_options(
+        kind == patching::PatchKind::Apply,
+        ctx.query.value("fieldManager"),
+        force,
+    )?;
+    if kind == patching::PatchKind::Apply {
+        return apply(ctx, &body, force.unwrap_or(false)).await;
+    }
+    let patch: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let key = ctx.key();
     let mut warnings = Vec::new();
     let updated = write::guaranteed_update(ctx, &key, |current| {
-        // The patch applies to the object without its resourceVersion, so a version in the
-        // result is one the patch itself pins.
-        let mut base = current.clone();
-        if let Some(meta) = base.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
-        }
-        let patched = patching::apply(kind, &base, &patch, &ctx.rt)?;
-        let pinned = objects::resource_version(&patched).map(String::from);
+        // A patch that changes the resourceVersion pins the write to it (upstream treats it
+        // as a precondition; JSON patches use a `replace`/`test` of it); one that leaves it
+        // alone is unconditional and retried on conflicts.
+        let patched = patching::apply(kind, current, &patch, &ctx.rt)?;
+        let pinned = objects::resource_version(&patched)
+            .filter(|rv| Some(*rv) != objects::resource_version(current))
+            .map(String::from);
         let raw = serde_json::to_vec(&patched).unwrap_or_default();
         let decoded = write::normalize(ctx, patched, Some(&raw))?;
         warnings = decoded.warnings;
@@ -47,4 +54,49 @@ pub async fn patch(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
     let mut resp = codec::json(StatusCode::OK, &obj);
     add_warnings(&mut resp, &warnings);
     Ok(resp)
+}
+
+/// Server-side apply: merges the applied configuration into the object (creating it when
+/// missing) with field ownership and conflicts, then stores it like an update.
+async fn apply(ctx: &Ctx, body: &Bytes, force: bool) -> Result<Response<Body>, ApiError> {
+    let config = codec::decode_object("application/yaml", body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {}", e.message())))?;
+    let config = write::check_type_meta(ctx, config)?;
+    let manager = ctx.query.value("fieldManager").unwrap_or("").to_string();
+    let fields = match ctx.info.subresource.as_deref() {
+        Some(sub) => apimachinery::ssa::FieldManager::subresource(&ctx.rt, sub),
+        None => apimachinery::ssa::FieldManager::new(&ctx.rt),
+    };
+    let key = ctx.key();
+    if write::read(ctx, &key).await?.is_none() {
+        if ctx.info.subresource.is_some() {
+            return Err(ctx.not_found());
+        }
+        let created = fields
+            .apply(None, &config, &manager, force, &objects::now())
+            .map_err(|e| e.to_api_error())?;
+        let created = check_identity(ctx, created)?;
+        let decoded = write::normalize(ctx, created, None)?;
+        return super::create::insert(ctx, decoded.obj, &decoded.warnings, false).await;
+    }
+    let pinned = objects::resource_version(&config).map(String::from);
+    let updated = write::guaranteed_update(ctx, &key, |current| {
+        let mut base = current.clone();
+        if let Some(meta) = base.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+        }
+        let merged = fields
+            .apply(Some(&base), &config, &manager, force, &objects::now())
+            .map_err(|e| e.to_api_error())?;
+        let decoded = write::normalize(ctx, merged, None)?;
+        let obj = check_identity(ctx, decoded.obj)?;
+        Ok(Mutated {
+            obj: apply_update(ctx, obj, current)?,
+            pinned: pinned.clone(),
+        })
+    })
+    .await?;
+    let (Updated::Object(mut obj) | Updated::Deleted(mut obj)) = updated;
+    admission::after_write(ctx, &mut obj).await;
+    Ok(codec::json(StatusCode::OK, &obj))
 }

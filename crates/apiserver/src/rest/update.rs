@@ -11,6 +11,7 @@ use crate::codec::{self, Body};
 use crate::{admission, objects, strategy};
 
 pub async fn update(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
+    apimachinery::ssa::validate_write_options("UpdateOptions", ctx.query.value("fieldManager"))?;
     let decoded = write::decode(ctx, &body)?;
     let incoming = check_identity(ctx, decoded.obj)?;
     let key = ctx.key();
@@ -69,6 +70,22 @@ pub fn apply_update(ctx: &Ctx, mut new: Value, current: &Value) -> Result<Value,
     // defaulted fields is no spec change and does not bump the generation.
     admission::default_object(&ctx.rt, &mut new);
     strategy::prepare_for_update(&ctx.rt, &mut new, current, sub);
+    track_fields(ctx, current, &mut new);
     admission::validate_update(&ctx.rt, &new, current)?;
+    // A write that changed nothing but managedFields times is no write at all.
+    apimachinery::ssa::revert_time_only_changes(current, &mut new);
     Ok(new)
+}
+
+/// Records the write in `managedFields` for the endpoint it came through (the resource, or
+/// its `status`/`scale` subresource), unless it is a server-side apply (already recorded).
+fn track_fields(ctx: &Ctx, current: &Value, new: &mut Value) {
+    if ctx.is_apply() {
+        return;
+    }
+    let manager = match ctx.info.subresource.as_deref() {
+        Some(sub) => apimachinery::ssa::FieldManager::subresource(&ctx.rt, sub),
+        None => apimachinery::ssa::FieldManager::new(&ctx.rt),
+    };
+    manager.update(Some(current), new, &ctx.field_manager(), &objects::now());
 }

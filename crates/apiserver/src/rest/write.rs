@@ -87,7 +87,7 @@ pub fn normalize(ctx: &Ctx, obj: Value, raw: Option<&[u8]>) -> Result<Decoded, A
 
 /// Checks `apiVersion` and `kind` against the URL, as upstream's decoder does; missing
 /// ones default to the URL's (upstream decodes with the resource's kind as the default).
-fn check_type_meta(ctx: &Ctx, mut obj: Value) -> Result<Value, ApiError> {
+pub fn check_type_meta(ctx: &Ctx, mut obj: Value) -> Result<Value, ApiError> {
     let rt = &ctx.rt;
     if let Some(map) = obj.as_object_mut() {
         if map
