@@ -100,7 +100,7 @@ fn validate_template_for_replica_set(
 }
 
 /// `ValidatePositiveIntOrPercent`.
-fn positive_int_or_percent(v: &Value, path: &Path) -> Vec<FieldError> {
+pub(crate) fn positive_int_or_percent(v: &Value, path: &Path) -> Vec<FieldError> {
     match v {
         Value::String(s) => is_valid_percent(s)
             .iter()
@@ -126,7 +126,7 @@ fn int_or_percent_value(v: &Value) -> i64 {
 }
 
 /// `IsNotMoreThan100Percent`.
-fn not_more_than_100_percent(v: &Value, path: &Path) -> Option<FieldError> {
+pub(crate) fn not_more_than_100_percent(v: &Value, path: &Path) -> Option<FieldError> {
     let is_percent = v.as_str().is_some_and(|s| is_valid_percent(s).is_empty());
     (is_percent && int_or_percent_value(v) > 100)
         .then(|| invalid_raw(path, int_or_string(v), "must not be greater than 100%"))
@@ -252,7 +252,7 @@ fn immutable_selector(new: &Value, old: &Value) -> Option<FieldError> {
     );
     (!semantic_eq(n, o)).then(|| {
         let value = if n.is_null() {
-            BadValue::Raw("null".into())
+            BadValue::Str("null".into())
         } else {
             selector_value(n)
         };

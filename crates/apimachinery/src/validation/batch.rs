@@ -349,7 +349,7 @@ fn validate_domain_prefixed_path(value: &str, path: &Path) -> Vec<FieldError> {
 }
 
 fn int_or_null(v: &Value) -> String {
-    v.as_i64().map_or("null".to_string(), |n| n.to_string())
+    v.as_i64().map_or("\"null\"".to_string(), |n| n.to_string())
 }
 
 /// `ValidateJobUpdate`: metadata, the new spec, and the fields that never change.
@@ -380,7 +380,7 @@ pub(crate) fn validate_job_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let (nsel, osel) = (get(ns, "selector"), get(os, "selector"));
     if !semantic_eq(nsel, osel) {
         let v = if nsel.is_null() {
-            BadValue::Raw("null".into())
+            BadValue::Str("null".into())
         } else {
             selector_value(nsel)
         };
@@ -404,7 +404,7 @@ pub(crate) fn validate_job_update(new: &Value, old: &Value) -> Vec<FieldError> {
         let (n, o) = (get(ns, field), get(os, field));
         if !semantic_eq(n, o) {
             let v = match n {
-                Value::Null => BadValue::Raw("null".into()),
+                Value::Null => BadValue::Str("null".into()),
                 Value::String(s) => BadValue::Str(s.clone()),
                 Value::Number(num) => BadValue::Raw(num.to_string()),
                 _ => BadValue::Raw(format!("batch.{}{{...}}", upper_first(field))),

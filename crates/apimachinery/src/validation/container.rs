@@ -411,7 +411,7 @@ fn is_hugepages(name: &str) -> bool {
     name.starts_with("hugepages-")
 }
 
-fn is_extended_resource(name: &str) -> bool {
+pub(crate) fn is_extended_resource(name: &str) -> bool {
     !is_native_resource(name)
         && !name.starts_with("requests.")
         && is_qualified_name(&format!("requests.{name}")).is_empty()
@@ -440,7 +440,7 @@ const STANDARD_RESOURCES: [&str; 19] = [
 ];
 
 /// `validateContainerResourceName`.
-fn validate_container_resource_name(name: &str, path: &Path) -> Vec<FieldError> {
+pub(crate) fn validate_container_resource_name(name: &str, path: &Path) -> Vec<FieldError> {
     let msgs = is_qualified_name(name);
     if !msgs.is_empty() {
         return msgs.iter().map(|m| invalid_str(path, name, m)).collect();

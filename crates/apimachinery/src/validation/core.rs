@@ -125,7 +125,7 @@ fn secret_data(obj: &Value) -> Vec<(String, usize)> {
 }
 
 /// Decodes standard base64 (the JSON form of `[]byte`).
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     let val = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

@@ -91,6 +91,17 @@ pub(crate) fn time(v: &Value) -> String {
     }
 }
 
+/// A pointer field nested in a `%#v` rendering: `(*T)(nil)`, or `(*T)(0xc…)` when set. Go
+/// prints the pointee's address, which differs from run to run; a fixed placeholder stands
+/// in for it, so messages carrying one can match upstream's only up to that address.
+pub(crate) fn go_pointer(ty: &str, v: &Value) -> String {
+    if v.is_null() {
+        format!("(*{ty})(nil)")
+    } else {
+        format!("(*{ty})(0xc000000000)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Built-in kinds: their scope and the name rule upstream's `Validate*` function for each
 //! passes to `ValidateObjectMeta` (most use DNS subdomains; Namespaces and StatefulSets DNS
-//! labels, Services DNS-1035 labels, RBAC objects path segments).
+//! labels, Services DNS-1035 labels, RBAC objects and PodDisruptionBudgets path segments).
 
 use super::name::{
     NameValidator, name_any, name_is_dns_label, name_is_dns_subdomain, name_is_dns1035_label,
@@ -62,7 +62,8 @@ pub(crate) static BUILTINS: &[Builtin] = &[
     b("batch", "Job", "jobs", true, SUB),
     b("batch", "CronJob", "cronjobs", true, SUB),
     b("autoscaling", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, SUB),
-    b("policy", "PodDisruptionBudget", "poddisruptionbudgets", true, SUB),
+    // 1.33's PDB validator skips ObjectMeta; only the registry's path-segment rule applies.
+    b("policy", "PodDisruptionBudget", "poddisruptionbudgets", true, PATH),
     b("networking.k8s.io", "Ingress", "ingresses", true, SUB),
     b("networking.k8s.io", "IngressClass", "ingressclasses", false, SUB),
     b("networking.k8s.io", "NetworkPolicy", "networkpolicies", true, SUB),

@@ -332,7 +332,7 @@ pub fn validate_object_meta_update_generic(new: &Value, old: &Value) -> Vec<Fiel
     }
     if get(n, "deletionTimestamp") != get(o, "deletionTimestamp") {
         let v = match get(n, "deletionTimestamp") {
-            Value::Null => "null".to_string(),
+            Value::Null => "\"null\"".to_string(),
             t => gofmt::time(t),
         };
         errs.push(invalid_raw(
@@ -342,8 +342,8 @@ pub fn validate_object_meta_update_generic(new: &Value, old: &Value) -> Vec<Fiel
         ));
     }
     if get(n, "deletionGracePeriodSeconds") != get(o, "deletionGracePeriodSeconds") {
-        let v =
-            int_of(n, "deletionGracePeriodSeconds").map_or("null".to_string(), |s| s.to_string());
+        let v = int_of(n, "deletionGracePeriodSeconds")
+            .map_or("\"null\"".to_string(), |s| s.to_string());
         errs.push(invalid_raw(
             &path.child("deletionGracePeriodSeconds"),
             v,

@@ -28,31 +28,63 @@
 //! - `batch.rs`, `cron.rs`: Job, CronJob and cron schedules.
 //! - `service.rs`, `cluster_ip.rs`: Service; `core.rs`: Namespace, ConfigMap, Secret,
 //!   ServiceAccount, PersistentVolumeClaim, ReplicationController.
+//! - `persistent_volume.rs`: PersistentVolume; `node.rs`: Node; `endpoints.rs`: Endpoints and
+//!   EndpointSlice; `quota.rs`: ResourceQuota and LimitRange.
+//! - `ingress.rs`: Ingress and IngressClass; `network_policy.rs`: NetworkPolicy.
+//! - `rbac.rs`: Roles, ClusterRoles and their bindings; `policy.rs`: PodDisruptionBudget;
+//!   `autoscaling.rs`: HorizontalPodAutoscaler (v2 and v1).
+//! - `storage.rs`: StorageClass and CSIDriver; `cluster.rs`: PriorityClass, RuntimeClass,
+//!   Lease; `certificates.rs`: CertificateSigningRequest.
+//! - `apiextensions.rs`, `crd_parts.rs`, `crd_schema.rs`: CustomResourceDefinition.
+//! - `admission_webhooks.rs`: Validating/MutatingWebhookConfiguration and webhook client
+//!   configs (also used by CRD conversion).
+//! - `netnames.rs`: wildcard hosts, fully qualified names, domain-prefixed paths, lenient
+//!   IP/CIDR parsing.
 //! - `path.rs`: field paths and error constructors; `gofmt.rs`: Go `%#v` renderings of bad
 //!   values; `json.rs`: panic-free field access; `quantity.rs`: resource quantities.
-//! - `tests.rs`: the seed manifests and their upstream messages.
+//! - `tests.rs`: the seed manifests and their upstream messages; `kind_tests/`: table tests
+//!   per kind family.
 //!
 //! Kinds without rules of their own here (and custom resources) get ObjectMeta validation only.
 
+mod admission_webhooks;
+mod apiextensions;
 mod apps;
+mod autoscaling;
 mod batch;
+mod certificates;
+mod cluster;
 mod cluster_ip;
 mod container;
 mod core;
+mod crd_parts;
+mod crd_schema;
 mod cron;
+mod endpoints;
 mod env;
 mod gofmt;
+mod ingress;
 mod json;
+#[cfg(test)]
+mod kind_tests;
 mod kinds;
 pub mod labels;
 pub mod meta;
 pub mod name;
+mod netnames;
+mod network_policy;
+mod node;
 pub mod path;
+mod persistent_volume;
 mod pod;
+mod policy;
 mod probe;
 mod quantity;
+mod quota;
+mod rbac;
 mod scheduling;
 mod service;
+mod storage;
 #[cfg(test)]
 mod tests;
 mod volume;
@@ -66,7 +98,10 @@ pub use kinds::name_validator;
 pub use meta::{validate_object_meta, validate_object_meta_update};
 pub use name::NameValidator;
 
-use json::{get, str_of};
+const ADMISSION: &str = "admissionregistration.k8s.io";
+const NETWORKING: &str = "networking.k8s.io";
+const RBAC: &str = "rbac.authorization.k8s.io";
+const STORAGE: &str = "storage.k8s.io";
 use name::name_is_dns_subdomain;
 
 /// Whether a built-in kind is namespaced; `None` for kinds this module does not know (custom
@@ -95,7 +130,34 @@ pub fn validate_create(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> 
         ("apps", "DaemonSet") => apps::validate_daemon_set(obj),
         ("batch", "Job") => batch::validate_job(obj),
         ("batch", "CronJob") => batch::validate_cron_job(obj),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => validate_crd_meta(obj),
+        (NETWORKING, "Ingress") => ingress::validate_ingress(obj),
+        (NETWORKING, "IngressClass") => ingress::validate_ingress_class(obj),
+        (NETWORKING, "NetworkPolicy") => network_policy::validate_network_policy(obj),
+        (RBAC, "Role") => rbac::validate_role(obj),
+        (RBAC, "ClusterRole") => rbac::validate_cluster_role(obj),
+        (RBAC, "RoleBinding") => rbac::validate_role_binding(obj),
+        (RBAC, "ClusterRoleBinding") => rbac::validate_cluster_role_binding(obj),
+        ("policy", "PodDisruptionBudget") => policy::validate_pdb(obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => autoscaling::validate_hpa(obj),
+        ("", "PersistentVolume") => persistent_volume::validate_persistent_volume(obj),
+        (STORAGE, "StorageClass") => storage::validate_storage_class(obj),
+        (STORAGE, "CSIDriver") => storage::validate_csi_driver(obj),
+        ("", "Node") => node::validate_node(obj),
+        ("", "Endpoints") => endpoints::validate_endpoints(obj),
+        ("discovery.k8s.io", "EndpointSlice") => endpoints::validate_endpoint_slice(obj),
+        ("", "ResourceQuota") => quota::validate_resource_quota(obj),
+        ("", "LimitRange") => quota::validate_limit_range(obj),
+        ("scheduling.k8s.io", "PriorityClass") => cluster::validate_priority_class(obj),
+        ("node.k8s.io", "RuntimeClass") => cluster::validate_runtime_class(obj),
+        ("coordination.k8s.io", "Lease") => cluster::validate_lease(obj),
+        ("certificates.k8s.io", "CertificateSigningRequest") => certificates::validate_csr(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => apiextensions::validate_crd(obj),
+        (ADMISSION, "ValidatingWebhookConfiguration") => {
+            admission_webhooks::validate_webhook_configuration(obj, false)
+        }
+        (ADMISSION, "MutatingWebhookConfiguration") => {
+            admission_webhooks::validate_webhook_configuration(obj, true)
+        }
         _ => match kinds::builtin_by_kind(group, kind) {
             Some(b) => meta::validate_object_meta(obj, b.namespaced, b.name),
             None => meta::validate_object_meta_generic(obj, None, name_is_dns_subdomain),
@@ -129,6 +191,45 @@ pub fn validate_update(group: &str, kind: &str, new: &Value, old: &Value) -> Vec
         ("apps", "DaemonSet") => apps::validate_daemon_set_update(new, old),
         ("batch", "Job") => batch::validate_job_update(new, old),
         ("batch", "CronJob") => batch::validate_cron_job_update(new, old),
+        (NETWORKING, "Ingress") => ingress::validate_ingress_update(new, old),
+        (NETWORKING, "IngressClass") => ingress::validate_ingress_class_update(new, old),
+        (NETWORKING, "NetworkPolicy") => network_policy::validate_network_policy_update(new, old),
+        (RBAC, "Role") => rbac::validate_role_update(new, old),
+        (RBAC, "ClusterRole") => rbac::validate_cluster_role_update(new, old),
+        (RBAC, "RoleBinding") => rbac::validate_binding_update(new, old, true),
+        (RBAC, "ClusterRoleBinding") => rbac::validate_binding_update(new, old, false),
+        ("policy", "PodDisruptionBudget") => policy::validate_pdb_update(new, old),
+        ("autoscaling", "HorizontalPodAutoscaler") => autoscaling::validate_hpa_update(new, old),
+        ("", "PersistentVolume") => persistent_volume::validate_persistent_volume_update(new, old),
+        (STORAGE, "StorageClass") => storage::validate_storage_class_update(new, old),
+        (STORAGE, "CSIDriver") => storage::validate_csi_driver_update(new, old),
+        ("", "Node") => node::validate_node_update(new, old),
+        ("", "Endpoints") => endpoints::validate_endpoints_update(new, old),
+        ("discovery.k8s.io", "EndpointSlice") => {
+            endpoints::validate_endpoint_slice_update(new, old)
+        }
+        ("", "ResourceQuota") => quota::validate_resource_quota_update(new, old),
+        ("", "LimitRange") => {
+            let prepared = meta::prepare_update(new, old);
+            let mut errs = meta::validate_object_meta_update(&prepared, old);
+            errs.extend(quota::validate_limit_range(&prepared));
+            errs
+        }
+        ("scheduling.k8s.io", "PriorityClass") => cluster::validate_priority_class_update(new, old),
+        ("node.k8s.io", "RuntimeClass") => cluster::validate_runtime_class_update(new, old),
+        ("coordination.k8s.io", "Lease") => cluster::validate_lease_update(new, old),
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            certificates::validate_csr_update(new, old)
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            apiextensions::validate_crd_update(new, old)
+        }
+        (ADMISSION, "ValidatingWebhookConfiguration") => {
+            admission_webhooks::validate_webhook_configuration_update(new, old, false)
+        }
+        (ADMISSION, "MutatingWebhookConfiguration") => {
+            admission_webhooks::validate_webhook_configuration_update(new, old, true)
+        }
         _ => {
             let prepared = meta::prepare_update(new, old);
             if kinds::builtin_by_kind(group, kind).is_some() {
@@ -138,23 +239,4 @@ pub fn validate_update(group: &str, kind: &str, new: &Value, old: &Value) -> Vec
             }
         }
     }
-}
-
-/// A CustomResourceDefinition's name must be `<spec.names.plural>.<spec.group>` (upstream's
-/// `ValidateCustomResourceDefinition` name function); the spec itself is not validated here.
-fn validate_crd_meta(obj: &Value) -> Vec<FieldError> {
-    let spec = get(obj, "spec");
-    let wanted = format!(
-        "{}.{}",
-        str_of(get(spec, "names"), "plural"),
-        str_of(spec, "group")
-    );
-    let rule = |name: &str, prefix: bool| {
-        let mut msgs = name_is_dns_subdomain(name, prefix);
-        if name != wanted {
-            msgs.push("must be spec.names.plural+\".\"+spec.group".to_string());
-        }
-        msgs
-    };
-    meta::validate_object_meta_with(obj, Some(false), &rule)
 }

@@ -110,6 +110,16 @@ pub(crate) fn too_long(p: &Path, max: usize) -> FieldError {
     )
 }
 
+/// `field.TooMany` (`Too many: 1001: must have at most 1000 items`).
+pub(crate) fn too_many(p: &Path, actual: usize, max: usize) -> FieldError {
+    FieldError::new(
+        ErrorKind::TooMany,
+        p.as_str(),
+        BadValue::Raw(actual.to_string()),
+        &format!("must have at most {max} items"),
+    )
+}
+
 /// Upstream's `FieldImmutableErrorMsg`.
 pub(crate) const FIELD_IMMUTABLE: &str = "field is immutable";
 

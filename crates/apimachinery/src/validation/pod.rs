@@ -497,7 +497,7 @@ pub(crate) fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
         }
         (None, Some(_)) => errs.push(super::path::invalid_raw(
             &spec_path.child("activeDeadlineSeconds"),
-            "null".to_string(),
+            "\"null\"".to_string(),
             "must not update from a positive integer to nil value",
         )),
         _ => {}

@@ -100,6 +100,16 @@ impl Quantity {
         self.nanos > 0
     }
 
+    /// `Quantity.Value()`: the whole value, rounded away from zero.
+    pub(crate) fn whole_value(&self) -> i128 {
+        let whole = self.nanos / NANO;
+        if self.nanos % NANO == 0 {
+            whole
+        } else {
+            whole + self.nanos.signum()
+        }
+    }
+
     /// Whether the value is a whole number (`MilliValue() % 1000 == 0`).
     pub(crate) fn is_integer(&self) -> bool {
         self.nanos % NANO == 0
@@ -167,6 +177,119 @@ impl PartialOrd for Quantity {
     }
 }
 
+/// [`go_value`] after `Quantity.String()` has cached the canonical text in `s`, which happens
+/// when upstream formats the same quantity into the error's detail before reporting it.
+pub(crate) fn go_value_cached(text: &str) -> String {
+    let rendered = go_value(text);
+    let canonical = Quantity::parse(text)
+        .map(|q| q.canonical())
+        .unwrap_or_default();
+    match (rendered.find(", s:"), rendered.find(", Format:")) {
+        (Some(a), Some(b)) if a < b => {
+            format!("{}, s:{canonical:?}{}", &rendered[..a], &rendered[b..])
+        }
+        _ => rendered,
+    }
+}
+
+/// Go's `%#v` of a `resource.Quantity` exactly as `resource.ParseQuantity` leaves it, which is
+/// what `field.Invalid` prints when handed a quantity by value (`Quantity.String` has a
+/// pointer receiver, so the struct itself is dumped):
+/// `resource.Quantity{i:resource.int64Amount{value:-1, scale:0}, d:resource.infDecAmount{Dec:(*inf.Dec)(nil)}, s:"-1", Format:"DecimalSI"}`.
+/// `s` is only filled when the text was already canonical, as upstream's fast path does.
+/// Values too large for upstream's int64 fast path live in an `*inf.Dec` whose address Go
+/// prints; a fixed placeholder stands in for it.
+pub(crate) fn go_value(text: &str) -> String {
+    let render = |value: i64, scale: i64, s: &str, format: &str| {
+        format!(
+            "resource.Quantity{{i:resource.int64Amount{{value:{value}, scale:{scale}}}, d:resource.infDecAmount{{Dec:(*inf.Dec)(nil)}}, s:{s:?}, Format:{format:?}}}"
+        )
+    };
+    if text == "0" {
+        return render(0, 0, "0", "DecimalSI");
+    }
+    let slow = |format: &str| {
+        format!(
+            "resource.Quantity{{i:resource.int64Amount{{value:0, scale:0}}, d:resource.infDecAmount{{Dec:(*inf.Dec)(0xc000000000)}}, s:\"\", Format:{format:?}}}"
+        )
+    };
+    let (positive, rest) = match text.as_bytes().first() {
+        Some(b'-') => (false, &text[1..]),
+        Some(b'+') => (true, &text[1..]),
+        _ => (true, text),
+    };
+    let rest = rest.trim_start_matches('0');
+    let num_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let num = match &rest[..num_end] {
+        "" => "0",
+        n => n,
+    };
+    let mut after = &rest[num_end..];
+    let mut denom = "";
+    if let Some(d) = after.strip_prefix('.') {
+        let end = d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len());
+        denom = &d[..end];
+        after = &d[end..];
+    }
+    let (exponent, format): (i64, &str) = match after {
+        "" => (0, "DecimalSI"),
+        "n" => (-9, "DecimalSI"),
+        "u" => (-6, "DecimalSI"),
+        "m" => (-3, "DecimalSI"),
+        "k" => (3, "DecimalSI"),
+        "M" => (6, "DecimalSI"),
+        "G" => (9, "DecimalSI"),
+        "T" => (12, "DecimalSI"),
+        "P" => (15, "DecimalSI"),
+        "E" => (18, "DecimalSI"),
+        "Ki" => (10, "BinarySI"),
+        "Mi" => (20, "BinarySI"),
+        "Gi" => (30, "BinarySI"),
+        "Ti" => (40, "BinarySI"),
+        "Pi" => (50, "BinarySI"),
+        "Ei" => (60, "BinarySI"),
+        e if e.starts_with(['e', 'E']) => (e[1..].parse().unwrap_or(0), "DecimalExponent"),
+        _ => (0, "DecimalSI"),
+    };
+    let digits = i64::try_from(num.len() + denom.len()).unwrap_or(i64::MAX);
+    let (mut scale, mantissa, precision) = if format == "BinarySI" {
+        if denom.is_empty() {
+            let precision =
+                15 - i64::try_from(num.len()).unwrap_or(i64::MAX) - exponent * 3 / 10 - 1;
+            (0, 1i64 << exponent, precision)
+        } else {
+            (0, 1, -1)
+        }
+    } else {
+        (exponent, 1, 18 - digits)
+    };
+    if precision < 0 {
+        return slow(format);
+    }
+    scale -= i64::try_from(denom.len()).unwrap_or(i64::MAX);
+    if scale < -9 {
+        return slow(format);
+    }
+    let shifted = format!("{num}{denom}");
+    let Some(result) = shifted
+        .parse::<i64>()
+        .ok()
+        .and_then(|v| v.checked_mul(mantissa).map(|r| (v, r)))
+    else {
+        return slow(format);
+    };
+    let (value, result) = result;
+    let result = if positive { result } else { -result };
+    let canonical = if format == "BinarySI" {
+        exponent % 10 == 0 && value & 0x07 != 0
+    } else {
+        scale % 3 == 0 && !shifted.ends_with("000") && !shifted.starts_with('0')
+    };
+    render(result, scale, if canonical { text } else { "" }, format)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +317,27 @@ mod tests {
         assert!(Quantity::parse("1x").is_none());
         assert!(Quantity::parse("500m") < Quantity::parse("1"));
         assert!(Quantity::parse("1Gi") > Quantity::parse("1G"));
+    }
+
+    #[test]
+    fn go_values_as_parsed() {
+        let dump = |v: i64, sc: i64, s: &str, f: &str| {
+            format!(
+                "resource.Quantity{{i:resource.int64Amount{{value:{v}, scale:{sc}}}, d:resource.infDecAmount{{Dec:(*inf.Dec)(nil)}}, s:{s:?}, Format:{f:?}}}"
+            )
+        };
+        let cases = [
+            ("-1", dump(-1, 0, "-1", "DecimalSI")),
+            ("0", dump(0, 0, "0", "DecimalSI")),
+            ("1.5", dump(15, -1, "", "DecimalSI")),
+            ("-500m", dump(-500, -3, "-500m", "DecimalSI")),
+            ("1000", dump(1000, 0, "", "DecimalSI")),
+            ("2Gi", dump(2147483648, 0, "2Gi", "BinarySI")),
+            ("8Gi", dump(8589934592, 0, "", "BinarySI")),
+            ("0.5", dump(5, -1, "", "DecimalSI")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(go_value(text), want, "{text}");
+        }
     }
 }

@@ -253,7 +253,7 @@ pub(crate) fn validate_affinity(affinity: &Value, path: &Path) -> Vec<FieldError
 }
 
 /// `ValidateNodeSelectorTerm` (match expressions; field selectors accept only metadata.name).
-fn validate_node_selector_term(
+pub(crate) fn validate_node_selector_term(
     term: &Value,
     allow_invalid_values: bool,
     path: &Path,

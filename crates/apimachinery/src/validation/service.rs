@@ -297,7 +297,7 @@ fn validate_load_balancer_class(old: Option<&Value>, spec: &Value) -> Vec<FieldE
         && is_lb(spec)
         && opt_str(old, "loadBalancerClass") != class
     {
-        let v = class.map_or(BadValue::Raw("null".into()), |c| {
+        let v = class.map_or(BadValue::Str("null".into()), |c| {
             BadValue::Str(c.to_string())
         });
         errs.push(invalid(&p, v, "may not change once set"));
@@ -423,7 +423,7 @@ pub(crate) fn validate_service_update(new: &Value, old: &Value) -> Vec<FieldErro
             }
             if ips.len() == 1 && str_of(ns, "ipFamilyPolicy") != "SingleStack" {
                 let v = opt_str(ns, "ipFamilyPolicy")
-                    .map_or(BadValue::Raw("null".into()), |s| BadValue::Str(s.into()));
+                    .map_or(BadValue::Str("null".into()), |s| BadValue::Str(s.into()));
                 errs.push(invalid(
                     &spec_path().child("ipFamilyPolicy"),
                     v,

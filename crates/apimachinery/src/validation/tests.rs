@@ -132,20 +132,34 @@ fn valid_seeds() -> Vec<(&'static str, &'static str, Value)> {
             "Ingress",
             json!({"metadata": {"name": "app-ingress", "namespace": "default",
             "annotations": {"nginx.ingress.kubernetes.io/rewrite-target": "/"}}, "spec": {"rules": [{"host": "app.example.com",
-            "http": {"paths": [{"path": "/api", "pathType": "Prefix", "backend": {"service": {"name": "api-service", "port": {"number": 80}}}}]}}]}}),
+            "http": {"paths": [{"path": "/api", "pathType": "Prefix", "backend": {"service": {"name": "api-service", "port": {"number": 80}}}},
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "frontend-service", "port": {"number": 80}}}}]}}]}}),
         ),
         (
             "networking.k8s.io",
             "NetworkPolicy",
             json!({"metadata": {"name": "api-netpol", "namespace": "default"},
-            "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress", "Egress"]}}),
+            "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "frontend"}}}], "ports": [{"protocol": "TCP", "port": 8080}]}],
+            "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "database"}}}], "ports": [{"protocol": "TCP", "port": 5432}]}]}}),
         ),
         (
             "storage.k8s.io",
             "StorageClass",
             json!({"metadata": {"name": "high-performance-replicated"},
-            "provisioner": "csi.storage.k8s.io/advanced-driver", "parameters": {"type": "nvme-ssd", "iops": "50000"},
+            "provisioner": "csi.storage.k8s.io/advanced-driver", "parameters": {"type": "nvme-ssd", "iops": "50000",
+                "throughput": "1000Mi", "replicationFactor": "3", "replicationMode": "synchronous",
+                "consistencyLevel": "strong", "encryption": "aes-256-gcm", "checksumAlgorithm": "crc32c",
+                "deduplication": "true", "compression": "lz4", "snapshotSchedule": "0 */6 * * *",
+                "qosClass": "guaranteed", "minIOPS": "10000", "maxIOPS": "50000", "burstDuration": "60s"},
             "reclaimPolicy": "Retain", "allowVolumeExpansion": true, "volumeBindingMode": "WaitForFirstConsumer"}),
+        ),
+        (
+            "storage.k8s.io",
+            "StorageClass",
+            json!({"metadata": {"name": "fast-ssd"}, "provisioner": "kubernetes.io/aws-ebs",
+            "parameters": {"type": "gp3", "iops": "3000", "throughput": "125"},
+            "volumeBindingMode": "WaitForFirstConsumer"}),
         ),
         (
             "",
@@ -158,8 +172,11 @@ fn valid_seeds() -> Vec<(&'static str, &'static str, Value)> {
             "autoscaling",
             "HorizontalPodAutoscaler",
             json!({"metadata": {"name": "app-hpa", "namespace": "default"},
+            "apiVersion": "autoscaling/v2",
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app-deployment"},
-            "minReplicas": 3, "maxReplicas": 10}}),
+            "minReplicas": 3, "maxReplicas": 10, "metrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}},
+                {"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}}}]}}),
         ),
         (
             "rbac.authorization.k8s.io",
@@ -185,6 +202,12 @@ fn valid_seeds() -> Vec<(&'static str, &'static str, Value)> {
             "CustomResourceDefinition",
             json!({"metadata": {"name": "databases.example.com"},
             "spec": {"group": "example.com", "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "properties": {"spec": {"type": "object", "properties": {
+                    "engine": {"type": "string", "enum": ["postgres", "mysql", "mongodb"]},
+                    "version": {"type": "string"}, "replicas": {"type": "integer", "minimum": 1},
+                    "backup": {"type": "object", "properties": {"enabled": {"type": "boolean"},
+                        "schedule": {"type": "string"}}}}}}}}}],
             "names": {"plural": "databases", "singular": "database", "kind": "Database"}}}),
         ),
         (

@@ -130,33 +130,7 @@ fn validate_volume_source(vol: &Value, is_pod: bool, path: &Path) -> Vec<FieldEr
                     ));
                 }
             }
-            "hostPath" => {
-                let host_path = str_of(src, "path");
-                if host_path.is_empty() {
-                    errs.push(required(&p.child("path"), ""));
-                } else {
-                    if host_path.replace('\\', "/").split('/').any(|s| s == "..") {
-                        errs.push(invalid_str(
-                            &p.child("path"),
-                            host_path,
-                            "must not contain '..'",
-                        ));
-                    }
-                    let types = [
-                        "",
-                        "BlockDevice",
-                        "CharDevice",
-                        "Directory",
-                        "DirectoryOrCreate",
-                        "File",
-                        "FileOrCreate",
-                        "Socket",
-                    ];
-                    if let Some(t) = opt_str(src, "type").filter(|t| !types.contains(t)) {
-                        errs.push(not_supported_str(&p.child("type"), t, &types));
-                    }
-                }
-            }
+            "hostPath" => errs.extend(validate_host_path(src, &p)),
             "secret" | "configMap" => {
                 let name_field = if field == "secret" {
                     "secretName"
@@ -174,21 +148,7 @@ fn validate_volume_source(vol: &Value, is_pod: bool, path: &Path) -> Vec<FieldEr
             "persistentVolumeClaim" if str_of(src, "claimName").is_empty() => {
                 errs.push(required(&p.child("claimName"), ""));
             }
-            "nfs" => {
-                if str_of(src, "server").is_empty() {
-                    errs.push(required(&p.child("server"), ""));
-                }
-                let nfs_path = str_of(src, "path");
-                if nfs_path.is_empty() {
-                    errs.push(required(&p.child("path"), ""));
-                } else if !nfs_path.starts_with('/') {
-                    errs.push(invalid_str(
-                        &p.child("path"),
-                        nfs_path,
-                        "must be an absolute path",
-                    ));
-                }
-            }
+            "nfs" => errs.extend(validate_nfs(src, &p)),
             "image" if is_pod && str_of(src, "reference").is_empty() => {
                 errs.push(required(&p.child("reference"), ""));
             }
@@ -197,6 +157,56 @@ fn validate_volume_source(vol: &Value, is_pod: bool, path: &Path) -> Vec<FieldEr
     }
     if count == 0 {
         errs.push(required(path, "must specify a volume type"));
+    }
+    errs
+}
+
+/// `validateHostPathVolumeSource` (pods and PersistentVolumes).
+pub(crate) fn validate_host_path(src: &Value, p: &Path) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let host_path = str_of(src, "path");
+    if host_path.is_empty() {
+        errs.push(required(&p.child("path"), ""));
+        return errs;
+    }
+    if host_path.replace('\\', "/").split('/').any(|s| s == "..") {
+        errs.push(invalid_str(
+            &p.child("path"),
+            host_path,
+            "must not contain '..'",
+        ));
+    }
+    let types = [
+        "",
+        "BlockDevice",
+        "CharDevice",
+        "Directory",
+        "DirectoryOrCreate",
+        "File",
+        "FileOrCreate",
+        "Socket",
+    ];
+    if let Some(t) = opt_str(src, "type").filter(|t| !types.contains(t)) {
+        errs.push(not_supported_str(&p.child("type"), t, &types));
+    }
+    errs
+}
+
+/// `validateNFSVolumeSource` (pods and PersistentVolumes).
+pub(crate) fn validate_nfs(src: &Value, p: &Path) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if str_of(src, "server").is_empty() {
+        errs.push(required(&p.child("server"), ""));
+    }
+    let nfs_path = str_of(src, "path");
+    if nfs_path.is_empty() {
+        errs.push(required(&p.child("path"), ""));
+    } else if !nfs_path.starts_with('/') {
+        errs.push(invalid_str(
+            &p.child("path"),
+            nfs_path,
+            "must be an absolute path",
+        ));
     }
     errs
 }
