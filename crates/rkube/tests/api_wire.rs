@@ -270,6 +270,45 @@ fn finalizers_hold_deletion_until_removed() {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
+/// A terminating pod stays through status writes until it is deleted with grace 0, so
+/// watchers see the node's final status (upstream's ShouldDeleteDuringUpdate).
+#[test]
+fn a_terminating_pod_survives_status_writes_until_deleted_with_grace_zero() {
+    let s = Server::start(&[]);
+    const PODS: &str = "/api/v1/namespaces/default/pods";
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox"}]}});
+    assert_eq!(
+        s.curl("POST", PODS, Some(&pod.to_string()), "application/json")
+            .status,
+        201
+    );
+    let r = s.curl("DELETE", &format!("{PODS}/p"), None, "application/json");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["metadata"]["deletionGracePeriodSeconds"], 30);
+    let r = s.curl(
+        "PATCH",
+        &format!("{PODS}/p/status"),
+        Some(r#"{"status":{"phase":"Succeeded"}}"#),
+        "application/merge-patch+json",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = s.curl("GET", &format!("{PODS}/p"), None, "");
+    assert_eq!(
+        got.status, 200,
+        "a status write must not finish a graceful delete"
+    );
+    assert_eq!(got.json()["status"]["phase"], "Succeeded");
+    let r = s.curl(
+        "DELETE",
+        &format!("{PODS}/p"),
+        Some(r#"{"gracePeriodSeconds":0}"#),
+        "application/json",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.curl("GET", &format!("{PODS}/p"), None, "").status, 404);
+}
+
 #[test]
 fn bad_input_gets_upstream_status_errors() {
     let s = Server::start(&[]);

@@ -15,10 +15,7 @@ use crate::{admission, objects, patching};
 pub async fn patch(ctx: &Ctx, body: Bytes) -> Result<Response<Body>, ApiError> {
     let content_type = codec::media_type(&ctx.headers, header::CONTENT_TYPE);
     let kind = patching::PatchKind::from_media_type(&content_type, ctx.rt.typed.is_some())?;
-    let force = match ctx.query.get("force") {
-        None => None,
-        Some(v) => Some(v == "true" || v == "1"),
-    };
+    let force = ctx.query.get("force").map(|v| v == "true" || v == "1");
     apimachinery::ssa::validate_patch_options(
         kind == patching::PatchKind::Apply,
         ctx.query.value("fieldManager"),

@@ -220,8 +220,10 @@ where
         if ctx.dry_run() {
             return Ok(Updated::Object(new));
         }
-        // The last finalizer removed from an object being deleted: finish the delete.
-        if objects::is_deleting(&new) && objects::finalizers(&new).is_empty() {
+        // The last finalizer removed from an object being deleted: finish the delete. An
+        // object still inside its grace period (a terminating pod) stays until its owner
+        // deletes it with grace 0, as upstream's ShouldDeleteDuringUpdate.
+        if deletes_during_update(&current, &new) {
             match ctx.state.store.delete(key, Some(rev)).await {
                 Ok(kv) => {
                     objects::set_resource_version(&mut new, kv.mod_revision);
@@ -246,6 +248,16 @@ where
         &name,
         "too many concurrent updates; please try again",
     ))
+}
+
+/// Whether an update that produced `new` from `current` completes a pending delete: no
+/// finalizers are left and the delete asked for no grace period.
+fn deletes_during_update(current: &Value, new: &Value) -> bool {
+    objects::is_deleting(current)
+        && objects::finalizers(new).is_empty()
+        && current["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .is_none_or(|g| g == 0)
 }
 
 /// Attaches `Warning: 299 - "…"` headers, as upstream does for field validation warnings.
