@@ -3,7 +3,8 @@
 //! # Layout
 //! - `main.rs`: the CLI (clap) and logging set-up.
 //! - `cmd/server.rs`: `rkube server`, the control plane.
-//! - `cmd/bench.rs`: `rkube bench`, the benchmarks quoted in the README.
+//! - `cmd/sim.rs`: `rkube sim`, simulated nodes.
+//! - `cmd/bench/`: `rkube bench`, the benchmarks quoted in the README.
 
 mod cmd;
 
@@ -27,8 +28,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane: API server (and, later, controllers, scheduler, node agent).
+    /// Run the control plane: API server and scheduler.
     Server(cmd::server::Args),
+    /// Simulated nodes (like kwok) against a running API server.
+    Sim(cmd::sim::Args),
     /// Run a benchmark and print its report.
     #[command(subcommand)]
     Bench(cmd::bench::Bench),
@@ -49,6 +52,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => cmd::server::run(args).await,
+            Command::Sim(args) => cmd::sim::run(args).await,
             Command::Bench(b) => cmd::bench::run(b).await,
         }
     })

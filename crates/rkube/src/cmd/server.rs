@@ -38,6 +38,12 @@ pub struct Args {
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 60)]
     pub bookmark_interval: u64,
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    pub disable_scheduler: bool,
+    /// A KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1) for the scheduler.
+    #[arg(long)]
+    pub scheduler_config: Option<PathBuf>,
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -85,6 +91,12 @@ pub fn config(args: &Args) -> apiserver::Config {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = config(&args);
+    // A bad scheduler configuration fails the start before anything listens.
+    let sched_config = match &args.scheduler_config {
+        Some(path) => scheduler::load_config(path)
+            .with_context(|| format!("scheduler config {}", path.display()))?,
+        None => scheduler::SchedulerConfig::default(),
+    };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let running = apiserver::start(config)
@@ -105,6 +117,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "try: KUBECONFIG={} kubectl get namespaces",
         running.kubeconfig.display()
     );
+    // The scheduler is an API client like any other, so it could run anywhere; here it
+    // shares the process and stops with the server.
+    let scheduler = if args.disable_scheduler {
+        None
+    } else {
+        let client = super::kube_client(&running.kubeconfig).await?;
+        let sched =
+            scheduler::Scheduler::new(client, sched_config).context("scheduler profiles")?;
+        Some(tokio::spawn(sched.run(running.stop.clone())))
+    };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -112,6 +134,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     running.stop.cancel();
+    if let Some(task) = scheduler
+        && let Ok(Err(e)) = task.await
+    {
+        tracing::warn!(error = %e, "scheduler stopped with an error");
+    }
     let _ = running.task.await;
     Ok(())
 }

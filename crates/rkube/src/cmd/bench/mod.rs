@@ -3,11 +3,13 @@
 //! # Layout
 //! - `client.rs`: a lean multiplexed HTTP/2 client.
 //! - `api.rs`: `rkube bench api`, API throughput/latency per datastore, RSS, start time.
+//! - `scheduler.rs`: `rkube bench scheduler`, scheduling throughput on simulated nodes.
 //! - `procs.rs`: starting servers as child processes, reading their RSS.
 
 mod api;
 mod client;
 mod procs;
+mod scheduler;
 
 use clap::Subcommand;
 
@@ -16,11 +18,15 @@ pub enum Bench {
     /// API throughput and latency (create/get/list/watch) for the sqlite and etcd
     /// datastores side by side, with the server's RSS and start-to-ready time.
     Api(api::Args),
+    /// Pods/s from created to bound on simulated nodes, with the scheduling-attempt latency
+    /// and the server's and simulator's peak RSS.
+    Scheduler(scheduler::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Api(args) => api::run(args).await,
+        Bench::Scheduler(args) => scheduler::run(args).await,
     }
 }
 
