@@ -49,19 +49,12 @@ impl Histogram {
 
     /// The `q` quantile (0..=1), as the upper bound of its bucket (≤ 19% high).
     pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let total = self.count();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += c.load(Relaxed);
-            if seen >= rank {
-                return Some(Duration::from_nanos(bucket_upper_ns(i) as u64));
-            }
-        }
-        None
+        self.snapshot().quantile(q)
+    }
+
+    /// The bucket counts now, so a caller can take quantiles of one stretch of time.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot(self.counts.iter().map(|c| c.load(Relaxed)).collect())
     }
 
     pub fn mean(&self) -> Option<Duration> {
@@ -92,6 +85,44 @@ impl Histogram {
             self.sum_ns.load(Relaxed) as f64 / 1e9
         );
         let _ = writeln!(out, "{name}_count{braces} {}", self.count());
+    }
+}
+
+/// A histogram's bucket counts at one moment.
+#[derive(Clone, Debug)]
+pub struct Snapshot(Vec<u64>);
+
+impl Snapshot {
+    /// What was observed after `earlier` (a snapshot of the same histogram).
+    pub fn since(&self, earlier: &Snapshot) -> Snapshot {
+        Snapshot(
+            self.0
+                .iter()
+                .zip(earlier.0.iter().chain(std::iter::repeat(&0)))
+                .map(|(now, then)| now.saturating_sub(*then))
+                .collect(),
+        )
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// The `q` quantile (0..=1), as the upper bound of its bucket (≤ 19% high).
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, c) in self.0.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(Duration::from_nanos(bucket_upper_ns(i) as u64));
+            }
+        }
+        None
     }
 }
 
@@ -183,6 +214,26 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_difference_has_only_the_later_observations() {
+        let h = Histogram::default();
+        for _ in 0..1000 {
+            h.observe(Duration::from_micros(10));
+        }
+        let before = h.snapshot();
+        for _ in 0..10 {
+            h.observe(Duration::from_millis(5));
+        }
+        let later = h.snapshot().since(&before);
+        assert_eq!(later.count(), 10);
+        let p50 = later.quantile(0.5).expect("p50");
+        assert!(
+            p50 >= Duration::from_millis(5) && p50 <= Duration::from_millis(6),
+            "{p50:?}"
+        );
+        assert!(h.quantile(0.5).expect("all") < Duration::from_micros(12));
+    }
 
     #[test]
     fn quantiles_are_within_a_bucket() {

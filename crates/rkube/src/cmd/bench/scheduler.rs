@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -53,6 +54,8 @@ struct Outcome {
     rate: f64,
     e2e: (f64, f64),
     cycle: (f64, f64),
+    /// Scheduling attempts, and how many of them found no node.
+    attempts: (u64, u64),
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -108,25 +111,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ("basic", "bench-basic", false),
         ("spread + anti-affinity", "bench-spread", true),
     ] {
-        let before = metrics.attempt_duration.count();
+        let before = metrics.attempt_duration.snapshot();
+        let unschedulable_before = metrics.unschedulable.load(Relaxed);
         let o = run_workload(&args, &http, &client, ns, spread).await?;
-        let cycle = if metrics.attempt_duration.count() > before {
-            let q = |p| {
-                metrics
-                    .attempt_duration
-                    .quantile(p)
-                    .map(|d| d.as_secs_f64() * 1000.0)
-                    .unwrap_or(0.0)
-            };
-            (q(0.5), q(0.99))
-        } else {
-            (0.0, 0.0)
+        let attempts = metrics.attempt_duration.snapshot().since(&before);
+        let q = |p| {
+            attempts
+                .quantile(p)
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0)
         };
+        let cycle = (q(0.5), q(0.99));
         outcomes.push(Outcome {
             name,
             rate: o.0,
             e2e: o.1,
             cycle,
+            attempts: (
+                attempts.count(),
+                metrics.unschedulable.load(Relaxed) - unschedulable_before,
+            ),
         });
     }
     let server_rss = server.rss_mib().1;
@@ -140,13 +144,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| workload | pods/s (created → bound) | e2e p50 / p99 | scheduling attempt p50 / p99 |"
+        "| workload | pods/s (created → bound) | e2e p50 / p99 | scheduling attempt p50 / p99 | attempts (unschedulable) |"
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|");
     for o in &outcomes {
         println!(
-            "| {} | {:.0} | {:.0} ms / {:.0} ms | {:.2} ms / {:.2} ms |",
-            o.name, o.rate, o.e2e.0, o.e2e.1, o.cycle.0, o.cycle.1
+            "| {} | {:.0} | {:.0} ms / {:.0} ms | {:.2} ms / {:.2} ms | {} ({}) |",
+            o.name, o.rate, o.e2e.0, o.e2e.1, o.cycle.0, o.cycle.1, o.attempts.0, o.attempts.1
         );
     }
     println!();
