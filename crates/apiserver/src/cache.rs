@@ -240,6 +240,10 @@ pub struct WatchCache {
     caches: RwLock<HashMap<String, Arc<ResourceCache>>>,
     rev: tokio::sync::watch::Sender<i64>,
     capacity: usize,
+    /// The revision since which the cache has seen every change (the load's or the last
+    /// resync's). A resource first seen later had no changes in between, so its history is
+    /// complete from here, not from when it was first seen.
+    since: std::sync::atomic::AtomicI64,
 }
 
 impl WatchCache {
@@ -268,9 +272,10 @@ impl WatchCache {
             caches: RwLock::new(HashMap::new()),
             rev: tokio::sync::watch::channel(rev).0,
             capacity,
+            since: std::sync::atomic::AtomicI64::new(rev),
         });
         for kv in &listed.kvs {
-            if let Some(rc) = cache.cache_for_key(&kv.key, rev) {
+            if let Some(rc) = cache.cache_for_key(&kv.key) {
                 rc.apply(EventKind::Put, kv);
             }
         }
@@ -292,12 +297,18 @@ impl WatchCache {
             .collect()
     }
 
-    /// The cache for a storage prefix, created empty at `rev` if new.
-    pub fn ensure(&self, prefix: &str, rev: i64) -> Arc<ResourceCache> {
+    /// The cache for a storage prefix, created empty if new (with history from `since`).
+    pub fn ensure(&self, prefix: &str) -> Arc<ResourceCache> {
+        if let Some(c) = self.get(prefix) {
+            return c;
+        }
+        let since = self.since.load(std::sync::atomic::Ordering::Acquire);
         let mut caches = self.caches.write().unwrap_or_else(|p| p.into_inner());
         caches
             .entry(prefix.to_string())
-            .or_insert_with(|| Arc::new(ResourceCache::new(prefix.to_string(), self.capacity, rev)))
+            .or_insert_with(|| {
+                Arc::new(ResourceCache::new(prefix.to_string(), self.capacity, since))
+            })
             .clone()
     }
 
@@ -309,14 +320,11 @@ impl WatchCache {
             .cloned()
     }
 
-    /// The cache a key belongs to, created (empty since `rev`) on first sight, so that
-    /// objects of resources registered later (custom resources) are never dropped.
-    fn cache_for_key(&self, key: &str, rev: i64) -> Option<Arc<ResourceCache>> {
+    /// The cache a key belongs to, created on first sight, so that objects of resources
+    /// registered later (custom resources) are never dropped.
+    fn cache_for_key(&self, key: &str) -> Option<Arc<ResourceCache>> {
         let prefix = apimachinery::registry::storage_prefix_of_key(key)?;
-        if let Some(c) = self.get(prefix) {
-            return Some(c);
-        }
-        Some(self.ensure(prefix, rev))
+        Some(self.ensure(prefix))
     }
 
     /// The newest store revision the cache has applied.
@@ -365,12 +373,13 @@ impl WatchCache {
             }
         }
         for kv in &listed.kvs {
-            if let Some(rc) = self.cache_for_key(&kv.key, rev)
+            if let Some(rc) = self.cache_for_key(&kv.key)
                 && rc.get(&kv.key).is_none_or(|o| o.rev != kv.mod_revision)
             {
                 rc.apply(EventKind::Put, kv);
             }
         }
+        self.since.store(rev, std::sync::atomic::Ordering::Release);
         self.rev.send_replace(rev);
         Ok(rev)
     }
@@ -410,7 +419,7 @@ impl WatchCache {
                         if ev.kv.mod_revision <= rev {
                             continue;
                         }
-                        if let Some(rc) = self.cache_for_key(&ev.kv.key, rev) {
+                        if let Some(rc) = self.cache_for_key(&ev.kv.key) {
                             rc.apply(ev.kind, &ev.kv);
                         }
                         rev = ev.kv.mod_revision;

@@ -76,7 +76,6 @@ impl ApiState {
 
     /// The watch cache of a resource (every registered resource has one).
     pub fn cache_of(&self, rt: &ResourceType) -> Arc<ResourceCache> {
-        self.cache
-            .ensure(&rt.storage_prefix(), self.cache.revision())
+        self.cache.ensure(&rt.storage_prefix())
     }
 }

@@ -61,6 +61,52 @@ fn watch_streams_history_bookmarks_and_expiry() {
     );
 }
 
+/// A resource nobody has touched yet has had no changes since the server started, so a
+/// watch on it from any revision since then is served (the scheduler's first list-then-
+/// watch raced other writes and got 410 Expired).
+#[test]
+fn watch_of_an_untouched_resource_from_an_earlier_revision_is_served() {
+    let s = Server::start(&[]);
+    let first = s
+        .curl("POST", CM, Some(&cm("before")), "application/json")
+        .json();
+    let rv = first["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_string();
+    s.curl("POST", CM, Some(&cm("after")), "application/json");
+    let lines = s.watch_lines(
+        &format!(
+            "/api/v1/namespaces/default/podtemplates?watch=true&resourceVersion={rv}&timeoutSeconds=1"
+        ),
+        5,
+    );
+    assert!(
+        lines.iter().all(|l| l["type"] != "ERROR"),
+        "the watch must not expire: {lines:?}"
+    );
+    let pt = json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"},
+        "template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}});
+    let created = s
+        .curl(
+            "POST",
+            "/api/v1/namespaces/default/podtemplates",
+            Some(&pt.to_string()),
+            "application/json",
+        )
+        .json();
+    assert_eq!(created["metadata"]["name"], "t", "{created}");
+    let lines = s.watch_lines(
+        &format!(
+            "/api/v1/namespaces/default/podtemplates?watch=true&resourceVersion={rv}&timeoutSeconds=1"
+        ),
+        5,
+    );
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["type"], "ADDED");
+    assert_eq!(lines[0]["object"]["metadata"]["name"], "t");
+}
+
 #[test]
 fn label_selected_watch_sees_objects_enter_and_leave() {
     let s = Server::start(&[]);
