@@ -191,45 +191,89 @@ pub struct Mutated {
     pub pinned: Option<String>,
 }
 
+/// Where an attempt's current object came from.
+enum Current {
+    /// The watch cache's copy: usually current, but it may trail the store.
+    Cached(std::sync::Arc<crate::cache::Obj>),
+    /// Read from the store just now.
+    Stored(Value),
+}
+
+impl Current {
+    fn value(&self) -> &Value {
+        match self {
+            Current::Cached(o) => &o.value,
+            Current::Stored(v) => v,
+        }
+    }
+
+    fn is_cached(&self) -> bool {
+        matches!(self, Current::Cached(_))
+    }
+}
+
 /// Reads the current object, lets `mutate` compute the new one, and writes it with a
 /// compare-and-swap, retrying on conflicts unless the client pinned a resourceVersion
 /// (then a conflict is the client's 409). An unchanged object is not written at all, so
 /// its resourceVersion stays (upstream skips no-op writes the same way).
+///
+/// The first attempt starts from the watch cache's copy, as upstream's GuaranteedUpdate
+/// starts from the cacher's: the compare-and-swap proves it current. Whatever a stale copy
+/// could decide wrongly (a conflict, a pinned resourceVersion that differs, no change) is
+/// decided again from the store before it reaches the client.
 pub async fn guaranteed_update<F>(ctx: &Ctx, key: &str, mut mutate: F) -> Result<Updated, ApiError>
 where
     F: FnMut(&Value) -> Result<Mutated, ApiError>,
 {
     let name = ctx.name().to_string();
+    let mut cached = ctx.state.cache_of(&ctx.rt).get(key);
     for _ in 0..16 {
-        let Some((current, rev)) = read(ctx, key).await? else {
-            return Err(ctx.not_found());
+        let (current, rev) = match cached.take() {
+            Some(obj) => {
+                let rev = obj.rev;
+                (Current::Cached(obj), rev)
+            }
+            None => match read(ctx, key).await? {
+                Some((v, rev)) => (Current::Stored(v), rev),
+                None => return Err(ctx.not_found()),
+            },
         };
+        let stale_possible = current.is_cached();
         let Mutated {
             obj: mut new,
             pinned,
-        } = mutate(&current)?;
+        } = mutate(current.value())?;
         if let Some(rv) = &pinned
             && rv.parse::<i64>().ok() != Some(rev)
         {
+            if stale_possible {
+                continue;
+            }
             return Err(ApiError::modified(&ctx.rt.group, &ctx.rt.plural, &name));
         }
         objects::set_resource_version(&mut new, rev);
-        if new == current {
-            return Ok(Updated::Object(current));
+        if new == *current.value() {
+            if stale_possible {
+                continue;
+            }
+            return Ok(Updated::Object(new));
         }
         if ctx.dry_run() {
             return Ok(Updated::Object(new));
         }
+        let retry = |e: &store::Error| {
+            matches!(e, store::Error::Conflict { .. }) && (pinned.is_none() || stale_possible)
+        };
         // The last finalizer removed from an object being deleted: finish the delete. An
         // object still inside its grace period (a terminating pod) stays until its owner
         // deletes it with grace 0, as upstream's ShouldDeleteDuringUpdate.
-        if deletes_during_update(&current, &new) {
+        if deletes_during_update(current.value(), &new) {
             match ctx.state.store.delete(key, Some(rev)).await {
                 Ok(kv) => {
                     objects::set_resource_version(&mut new, kv.mod_revision);
                     return Ok(Updated::Deleted(new));
                 }
-                Err(store::Error::Conflict { .. }) if pinned.is_none() => continue,
+                Err(e) if retry(&e) => continue,
                 Err(e) => return Err(store_error(ctx, &name, e)),
             }
         }
@@ -238,7 +282,7 @@ where
                 objects::set_resource_version(&mut new, kv.mod_revision);
                 return Ok(Updated::Object(new));
             }
-            Err(store::Error::Conflict { .. }) if pinned.is_none() => continue,
+            Err(e) if retry(&e) => continue,
             Err(e) => return Err(store_error(ctx, &name, e)),
         }
     }
