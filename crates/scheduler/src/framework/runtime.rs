@@ -185,17 +185,7 @@ impl Framework {
         added: &PodInfo,
         node: &NodeInfo,
     ) -> Status {
-        for &i in &self.pre_filter {
-            if state.skip_filter[i] {
-                continue;
-            }
-            let p = &self.plugins[i];
-            let s = p.add_pod(cx, pod, &mut state.slots[i], added, node);
-            if !s.is_success() {
-                return s.with_plugin(p.name());
-            }
-        }
-        Status::success()
+        self.run_pre_filter_extensions(state, |p, slot| p.add_pod(cx, pod, slot, added, node))
     }
 
     pub fn run_remove_pod(
@@ -206,12 +196,22 @@ impl Framework {
         removed: &PodInfo,
         node: &NodeInfo,
     ) -> Status {
+        self.run_pre_filter_extensions(state, |p, slot| p.remove_pod(cx, pod, slot, removed, node))
+    }
+
+    /// Calls `f` on every PreFilter plugin this cycle did not skip, stopping at the first
+    /// failure (upstream `RunPreFilterExtensionAddPod`/`RemovePod`).
+    fn run_pre_filter_extensions(
+        &self,
+        state: &mut CycleState,
+        mut f: impl FnMut(&dyn Plugin, &mut Slot) -> Status,
+    ) -> Status {
         for &i in &self.pre_filter {
             if state.skip_filter[i] {
                 continue;
             }
             let p = &self.plugins[i];
-            let s = p.remove_pod(cx, pod, &mut state.slots[i], removed, node);
+            let s = f(p.as_ref(), &mut state.slots[i]);
             if !s.is_success() {
                 return s.with_plugin(p.name());
             }
