@@ -14,15 +14,10 @@ const DEADLINE: Duration = Duration::from_secs(60);
 struct Sim(Child);
 
 impl Sim {
-    fn start(s: &Server, nodes: usize) -> Sim {
+    fn start(s: &Server, args: &[&str]) -> Sim {
         let child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args([
-                "sim",
-                "--nodes",
-                &nodes.to_string(),
-                "--pod-run-seconds",
-                "1",
-            ])
+            .arg("sim")
+            .args(args)
             .arg("--kubeconfig")
             .arg(&s.kubeconfig)
             .env("RUST_LOG", "warn")
@@ -40,6 +35,40 @@ impl Drop for Sim {
     }
 }
 
+fn ready_nodes(s: &Server, n: usize) {
+    wait_for(DEADLINE, &format!("{n} Ready nodes"), || {
+        let ready = jsonpath(
+            s,
+            &["get", "nodes"],
+            r#"{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}"#,
+        );
+        (ready.split_whitespace().filter(|r| *r == "True").count() == n).then_some(())
+    });
+}
+
+fn apply(s: &Server, manifest: &str) {
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn node_of(s: &Server, pod: &str) -> String {
+    wait_for(DEADLINE, &format!("{pod} bound"), || {
+        let n = jsonpath(s, &["get", "pod", pod], "{.spec.nodeName}");
+        (!n.is_empty()).then_some(n)
+    })
+}
+
+fn unschedulable_message(s: &Server, pod: &str) -> String {
+    wait_for(DEADLINE, &format!("{pod} unschedulable"), || {
+        let m = jsonpath(
+            s,
+            &["get", "pod", pod],
+            r#"{.status.conditions[?(@.reason=="Unschedulable")].message}"#,
+        );
+        (!m.is_empty()).then_some(m)
+    })
+}
+
 fn jsonpath(s: &Server, args: &[&str], path: &str) -> String {
     let mut all = args.to_vec();
     let expr = format!("jsonpath={path}");
@@ -51,15 +80,8 @@ fn jsonpath(s: &Server, args: &[&str], path: &str) -> String {
 #[test]
 fn pods_wait_for_a_matching_node_then_run_on_simulated_nodes() {
     let s = Server::start(&[]);
-    let _sim = Sim::start(&s, 3);
-    wait_for(DEADLINE, "three Ready nodes", || {
-        let ready = jsonpath(
-            &s,
-            &["get", "nodes"],
-            r#"{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}"#,
-        );
-        (ready.split_whitespace().filter(|r| *r == "True").count() == 3).then_some(())
-    });
+    let _sim = Sim::start(&s, &["--nodes", "3", "--pod-run-seconds", "1"]);
+    ready_nodes(&s, 3);
 
     let ssd_pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nginx-ssd\nspec:\n  \
                    nodeSelector:\n    disktype: ssd\n  containers:\n  - name: nginx\n    \
@@ -134,4 +156,99 @@ fn pods_wait_for_a_matching_node_then_run_on_simulated_nodes() {
         let phase = jsonpath(&s, &["get", "pod", "once"], "{.status.phase}");
         (phase == "Succeeded").then_some(())
     });
+}
+
+/// Taints, topology spread across zones, required anti-affinity and an extended resource,
+/// on simulated nodes with kubectl: where upstream would place each pod.
+#[test]
+fn pods_land_where_upstream_places_them() {
+    let s = Server::start(&[]);
+    let _sim = Sim::start(&s, &["--nodes", "3"]);
+    ready_nodes(&s, 3);
+    s.ok(&["taint", "node", "sim-node-0", "dedicated=gpu:NoSchedule"]);
+
+    // A pod that may only go to the tainted node, without a toleration.
+    apply(
+        &s,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: pinned\nspec:\n  nodeSelector:\n    \
+         kubernetes.io/hostname: sim-node-0\n  containers:\n  - name: c\n    image: busybox\n",
+    );
+    assert_eq!(
+        unschedulable_message(&s, "pinned"),
+        "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 node(s) \
+         didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 \
+         Preemption is not helpful for scheduling."
+    );
+
+    // Six tolerating replicas spread with maxSkew 1 over three zones: two in each.
+    for i in 0..6 {
+        apply(
+            &s,
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-{i}\n  labels:\n    app: web\n\
+                 spec:\n  tolerations:\n  - key: dedicated\n    operator: Equal\n    value: gpu\n    \
+                 effect: NoSchedule\n  topologySpreadConstraints:\n  - maxSkew: 1\n    \
+                 topologyKey: topology.kubernetes.io/zone\n    whenUnsatisfiable: DoNotSchedule\n    \
+                 labelSelector:\n      matchLabels:\n        app: web\n  containers:\n  - name: c\n    \
+                 image: busybox\n"
+            ),
+        );
+        node_of(&s, &format!("web-{i}"));
+    }
+    let zones = jsonpath(
+        &s,
+        &["get", "pods", "-l", "app=web"],
+        "{range .items[*]}{.spec.nodeName}{\" \"}{end}",
+    );
+    for n in ["sim-node-0", "sim-node-1", "sim-node-2"] {
+        assert_eq!(
+            zones.split_whitespace().filter(|z| *z == n).count(),
+            2,
+            "two per zone: {zones}"
+        );
+    }
+
+    // Required anti-affinity, one per host: three land on distinct untainted-or-tolerated
+    // hosts, the fourth has nowhere to go.
+    for i in 0..4 {
+        apply(
+            &s,
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: cache-{i}\n  labels:\n    app: cache\n\
+                 spec:\n  tolerations:\n  - operator: Exists\n  affinity:\n    podAntiAffinity:\n      \
+                 requiredDuringSchedulingIgnoredDuringExecution:\n      - topologyKey: kubernetes.io/hostname\n        \
+                 labelSelector:\n          matchLabels:\n            app: cache\n  containers:\n  - name: c\n    \
+                 image: busybox\n"
+            ),
+        );
+    }
+    let mut hosts: Vec<String> = (0..3).map(|i| node_of(&s, &format!("cache-{i}"))).collect();
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 3, "one per host: {hosts:?}");
+    assert_eq!(
+        unschedulable_message(&s, "cache-3"),
+        "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: \
+         0/3 nodes are available: 3 No preemption victims found for incoming pod."
+    );
+
+    // A node advertising GPUs joins; a GPU request goes there and nowhere else.
+    let _gpu = Sim::start(
+        &s,
+        &[
+            "--nodes",
+            "1",
+            "--name-prefix",
+            "gpu-node-",
+            "--extended-resources",
+            "nvidia.com/gpu=2",
+        ],
+    );
+    ready_nodes(&s, 4);
+    apply(
+        &s,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: trainer\nspec:\n  containers:\n  - name: c\n    \
+         image: busybox\n    resources:\n      limits:\n        nvidia.com/gpu: 1\n",
+    );
+    assert_eq!(node_of(&s, "trainer"), "gpu-node-0");
 }
