@@ -252,3 +252,56 @@ fn pods_land_where_upstream_places_them() {
     );
     assert_eq!(node_of(&s, "trainer"), "gpu-node-0");
 }
+
+/// A full node: a high-priority pod preempts the low-priority one, which the simulated
+/// kubelet stops and deletes, and then takes its place.
+#[test]
+fn a_high_priority_pod_preempts_a_low_priority_one_on_a_full_node() {
+    let s = Server::start(&[]);
+    let _sim = Sim::start(&s, &["--nodes", "1", "--cpu", "1"]);
+    ready_nodes(&s, 1);
+    for (name, value) in [("low", 10), ("high", 1000)] {
+        apply(
+            &s,
+            &format!(
+                "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: {name}\n\
+                 value: {value}\n"
+            ),
+        );
+    }
+    let pod = |name: &str, class: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  priorityClassName: {class}\n  \
+             containers:\n  - name: c\n    image: busybox\n    resources:\n      requests:\n        \
+             cpu: 800m\n"
+        )
+    };
+    apply(&s, &pod("victim", "low"));
+    assert_eq!(node_of(&s, "victim"), "sim-node-0");
+    wait_for(DEADLINE, "victim running", || {
+        (jsonpath(&s, &["get", "pod", "victim"], "{.status.phase}") == "Running").then_some(())
+    });
+    apply(&s, &pod("important", "high"));
+    assert_eq!(node_of(&s, "important"), "sim-node-0");
+    let gone = s.kubectl(&["get", "pod", "victim"]);
+    assert!(
+        !gone.status.success(),
+        "the victim is deleted before the preemptor is bound"
+    );
+    let preempted = jsonpath(
+        &s,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=victim,reason=Preempted",
+        ],
+        "{.items[0].message}",
+    );
+    // Upstream names the preemptor by UID.
+    let uid = jsonpath(&s, &["get", "pod", "important"], "{.metadata.uid}");
+    assert_eq!(
+        preempted,
+        format!("Preempted by pod {uid} on node sim-node-0")
+    );
+}
