@@ -191,6 +191,9 @@ pub struct Mutated {
     pub pinned: Option<String>,
 }
 
+/// How many read-modify-write attempts one update makes before answering 409.
+const MAX_UPDATE_ATTEMPTS: usize = 256;
+
 /// Where an attempt's current object came from.
 enum Current {
     /// The watch cache's copy: usually current, but it may trail the store.
@@ -227,7 +230,9 @@ where
 {
     let name = ctx.name().to_string();
     let mut cached = ctx.state.cache_of(&ctx.rt).get(key);
-    for _ in 0..16 {
+    // Upstream retries a conflict until the request times out; a bound keeps a pathological
+    // hot spot from spinning forever, and is generous enough for many racing writers.
+    for _ in 0..MAX_UPDATE_ATTEMPTS {
         let (current, rev) = match cached.take() {
             Some(obj) => {
                 let rev = obj.rev;
