@@ -212,6 +212,8 @@ const NO_DELETECOLLECTION: u8 = 4;
 const SCALE: u8 = 8;
 /// Pods' `binding` and `eviction` subresources.
 const POD_SUBRESOURCES: u8 = 16;
+/// Namespaces' `finalize` subresource (the namespace controller's way to drop `kubernetes`).
+const FINALIZE: u8 = 32;
 
 fn typed<T>(short: &[&str], categories: &[&str], flags: u8) -> ResourceType
 where
@@ -252,6 +254,9 @@ where
     if flags & POD_SUBRESOURCES != 0 {
         subresources.push(sub("binding", "", "v1", "Binding", &["create"]));
         subresources.push(sub("eviction", "policy", "v1", "Eviction", &["create"]));
+    }
+    if flags & FINALIZE != 0 {
+        subresources.push(sub("finalize", T::GROUP, T::VERSION, T::KIND, &["update"]));
     }
     subresources.sort_by(|a, b| a.name.cmp(&b.name));
     ResourceType {
@@ -302,7 +307,7 @@ impl Registry {
             typed::<core::v1::Endpoints>(&["ep"], &[], 0),
             typed::<core::v1::Event>(&["ev"], &[], 0),
             typed::<core::v1::LimitRange>(&["limits"], &[], 0),
-            typed::<core::v1::Namespace>(&["ns"], &[], S | NO_DELETECOLLECTION),
+            typed::<core::v1::Namespace>(&["ns"], &[], S | NO_DELETECOLLECTION | FINALIZE),
             typed::<core::v1::Node>(&["no"], &[], S),
             typed::<core::v1::PersistentVolumeClaim>(&["pvc"], &[], S),
             typed::<core::v1::PersistentVolume>(&["pv"], &[], S),

@@ -152,6 +152,26 @@ pub fn prepare_for_update(
     old: &Value,
     subresource: Option<&str>,
 ) {
+    if subresource == Some("finalize") {
+        // Upstream's finalize strategy: only `spec.finalizers` changes through it.
+        let finalizers = new["spec"].get("finalizers").cloned();
+        let rv = new["metadata"].get("resourceVersion").cloned();
+        *new = old.clone();
+        match finalizers {
+            Some(f) => new["spec"]["finalizers"] = f,
+            None => {
+                if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.remove("finalizers");
+                }
+            }
+        }
+        let meta = meta_mut(new);
+        match rv {
+            Some(rv) => meta.insert("resourceVersion".into(), rv),
+            None => meta.remove("resourceVersion"),
+        };
+        return;
+    }
     if subresource == Some("status") {
         let status = new.get("status").cloned();
         let rv = new["metadata"].get("resourceVersion").cloned();

@@ -355,6 +355,50 @@ fn a_terminating_pod_survives_status_writes_until_deleted_with_grace_zero() {
     assert_eq!(s.curl("GET", &format!("{PODS}/p"), None, "").status, 404);
 }
 
+/// A deleted namespace stays `Terminating` until its `kubernetes` finalizer is removed
+/// through `namespaces/{name}/finalize`, which changes nothing but `spec.finalizers`; then it
+/// is gone (upstream's namespace storage and finalize strategy).
+#[test]
+fn the_finalize_subresource_releases_a_terminating_namespace() {
+    let s = Server::start(&[]);
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}});
+    let r = s.curl(
+        "POST",
+        "/api/v1/namespaces",
+        Some(&ns.to_string()),
+        "application/json",
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["spec"]["finalizers"], json!(["kubernetes"]));
+    let r = s.curl(
+        "DELETE",
+        "/api/v1/namespaces/gone",
+        None,
+        "application/json",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut current = s.curl("GET", "/api/v1/namespaces/gone", None, "").json();
+    assert_eq!(current["status"]["phase"], "Terminating");
+    current["spec"]["finalizers"] = json!([]);
+    current["metadata"]["labels"] = json!({"ignored": "yes"});
+    let r = s.curl(
+        "PUT",
+        "/api/v1/namespaces/gone/finalize",
+        Some(&current.to_string()),
+        "application/json",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()["metadata"]["labels"].get("ignored").is_none(),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        s.curl("GET", "/api/v1/namespaces/gone", None, "").status,
+        404
+    );
+}
+
 #[test]
 fn bad_input_gets_upstream_status_errors() {
     let s = Server::start(&[]);

@@ -304,6 +304,9 @@ where
 fn deletes_during_update(current: &Value, new: &Value) -> bool {
     objects::is_deleting(current)
         && objects::finalizers(new).is_empty()
+        // A namespace also waits for its `spec.finalizers` (upstream's namespace storage
+        // overrides ShouldDeleteDuringUpdate the same way).
+        && new["spec"]["finalizers"].as_array().is_none_or(|f| f.is_empty())
         && current["metadata"]["deletionGracePeriodSeconds"]
             .as_i64()
             .is_none_or(|g| g == 0)
