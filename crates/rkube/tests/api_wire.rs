@@ -360,7 +360,8 @@ fn a_terminating_pod_survives_status_writes_until_deleted_with_grace_zero() {
 /// is gone (upstream's namespace storage and finalize strategy).
 #[test]
 fn the_finalize_subresource_releases_a_terminating_namespace() {
-    let s = Server::start(&[]);
+    // No namespace controller: this test plays its part.
+    let s = Server::start(&["--disable-controllers"]);
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}});
     let r = s.curl(
         "POST",

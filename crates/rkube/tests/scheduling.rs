@@ -4,52 +4,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Server, wait_for};
+use common::{Server, Sim, apply, jsonpath, ready_nodes, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-struct Sim(Child);
-
-impl Sim {
-    fn start(s: &Server, args: &[&str]) -> Sim {
-        let child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .arg("sim")
-            .args(args)
-            .arg("--kubeconfig")
-            .arg(&s.kubeconfig)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn rkube sim");
-        Sim(child)
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn ready_nodes(s: &Server, n: usize) {
-    wait_for(DEADLINE, &format!("{n} Ready nodes"), || {
-        let ready = jsonpath(
-            s,
-            &["get", "nodes"],
-            r#"{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}"#,
-        );
-        (ready.split_whitespace().filter(|r| *r == "True").count() == n).then_some(())
-    });
-}
-
-fn apply(s: &Server, manifest: &str) {
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
-    assert!(out.status.success(), "{out:?}");
-}
 
 fn node_of(s: &Server, pod: &str) -> String {
     wait_for(DEADLINE, &format!("{pod} bound"), || {
@@ -67,14 +26,6 @@ fn unschedulable_message(s: &Server, pod: &str) -> String {
         );
         (!m.is_empty()).then_some(m)
     })
-}
-
-fn jsonpath(s: &Server, args: &[&str], path: &str) -> String {
-    let mut all = args.to_vec();
-    let expr = format!("jsonpath={path}");
-    all.extend(["-o", &expr]);
-    let out = s.kubectl(&all);
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]

@@ -41,6 +41,13 @@ pub struct Args {
     /// Do not run the scheduler in this process.
     #[arg(long)]
     pub disable_scheduler: bool,
+    /// Do not run the controllers in this process.
+    #[arg(long)]
+    pub disable_controllers: bool,
+    /// Controllers to run: `*` for all, a name to enable one, `-name` to disable one
+    /// (kube-controller-manager's `--controllers`).
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
     /// A KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1) for the scheduler.
     #[arg(long)]
     pub scheduler_config: Option<PathBuf>,
@@ -127,12 +134,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             scheduler::Scheduler::new(client, sched_config).context("scheduler profiles")?;
         Some(tokio::spawn(sched.run(running.stop.clone())))
     };
+    // Controllers likewise: API clients, leader-elected through a Lease in kube-system.
+    // They stop before the API does, so they can hand their Lease back.
+    let controllers_stop = running.stop.child_token();
+    let controllers = if args.disable_controllers {
+        None
+    } else {
+        let client = super::kube_client(&running.kubeconfig).await?;
+        let config = controllers::Config {
+            enabled: args.controllers.clone(),
+            ..Default::default()
+        };
+        Some(tokio::spawn(controllers::run(
+            client,
+            config,
+            controllers_stop.clone(),
+        )))
+    };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+    controllers_stop.cancel();
+    if let Some(task) = controllers {
+        let _ = task.await;
+    }
     running.stop.cancel();
     if let Some(task) = scheduler
         && let Ok(Err(e)) = task.await

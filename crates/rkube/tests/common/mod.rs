@@ -291,3 +291,66 @@ impl Server {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+
+/// `rkube sim` against a server: simulated nodes that run pods without containers.
+pub struct Sim(pub Child);
+
+impl Sim {
+    pub fn start(s: &Server, args: &[&str]) -> Sim {
+        let child = Command::new(env!("CARGO_BIN_EXE_rkube"))
+            .arg("sim")
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&s.kubeconfig)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn rkube sim");
+        Sim(child)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn ready_nodes(s: &Server, n: usize) {
+    wait_for(Duration::from_secs(60), &format!("{n} Ready nodes"), || {
+        let ready = jsonpath(
+            s,
+            &["get", "nodes"],
+            r#"{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}"#,
+        );
+        (ready.split_whitespace().filter(|r| *r == "True").count() == n).then_some(())
+    });
+}
+
+pub fn apply(s: &Server, manifest: &str) {
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// `kubectl … -o jsonpath=…`, trimmed.
+pub fn jsonpath(s: &Server, args: &[&str], path: &str) -> String {
+    let mut all = args.to_vec();
+    let expr = format!("jsonpath={path}");
+    all.extend(["-o", &expr]);
+    let out = s.kubectl(&all);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A kube client from the server's admin kubeconfig.
+pub async fn client(s: &Server) -> kube::Client {
+    client_from(&s.kubeconfig).await
+}
+
+pub async fn client_from(path: &Path) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("client config");
+    kube::Client::try_from(config).expect("client")
+}

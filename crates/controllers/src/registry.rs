@@ -1,0 +1,17 @@
+//! Every controller, by the name `--controllers` uses (upstream's names).
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{Ctx, Runner};
+
+pub type Factory = fn(&Arc<Ctx>, CancellationToken) -> Runner;
+
+pub const ALL: &[(&str, Factory)] = &[
+    (crate::namespace::NAME, crate::namespace::new),
+    (crate::serviceaccount::NAME, crate::serviceaccount::new),
+    (crate::garbagecollector::NAME, crate::garbagecollector::new),
+    (crate::replicaset::NAME, crate::replicaset::new),
+    (crate::deployment::NAME, crate::deployment::new),
+];
