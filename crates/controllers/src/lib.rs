@@ -5,7 +5,8 @@
 //! # Layout
 //! - `registry.rs`: every controller's `NAME` and `new` factory, in start order.
 //! - one module per controller: `replicaset.rs`, `deployment/`, `garbagecollector/`,
-//!   `namespace.rs`, `serviceaccount.rs`.
+//!   `namespace.rs`, `serviceaccount.rs`, `endpoint.rs` and `endpointslice.rs` (sharing
+//!   `service_pods.rs`), `nodelifecycle.rs` (with taint-based eviction).
 //! - shared machinery: `informer.rs` (one watch and cache per kind), `queue.rs` (work queue
 //!   and workers), `controller_ref.rs` (adoption, expectations), `events.rs`, `podutil.rs`,
 //!   `leader.rs` (Lease election).
@@ -16,15 +17,19 @@
 
 pub mod controller_ref;
 pub mod deployment;
+pub mod endpoint;
+pub mod endpointslice;
 pub mod events;
 pub mod garbagecollector;
 pub mod informer;
 pub mod leader;
 pub mod namespace;
+pub mod nodelifecycle;
 pub mod podutil;
 pub mod queue;
 pub mod registry;
 pub mod replicaset;
+pub mod service_pods;
 pub mod serviceaccount;
 
 use std::sync::Arc;
@@ -57,6 +62,11 @@ pub struct Config {
     pub leader_election: Option<leader::Config>,
     /// How often namespaces are checked again while their content drains.
     pub namespace_resync: Duration,
+    /// How long a node may go without renewing its Lease before it is `Unknown`
+    /// (kube-controller-manager's `--node-monitor-grace-period`).
+    pub node_monitor_grace_period: Duration,
+    /// How often nodes are checked (`--node-monitor-period`).
+    pub node_monitor_period: Duration,
 }
 
 impl Default for Config {
@@ -66,6 +76,8 @@ impl Default for Config {
             enabled: vec!["*".into()],
             leader_election: Some(leader::Config::new("kube-controller-manager")),
             namespace_resync: Duration::from_millis(500),
+            node_monitor_grace_period: Duration::from_secs(50),
+            node_monitor_period: Duration::from_secs(5),
         }
     }
 }

@@ -14,4 +14,7 @@ pub const ALL: &[(&str, Factory)] = &[
     (crate::garbagecollector::NAME, crate::garbagecollector::new),
     (crate::replicaset::NAME, crate::replicaset::new),
     (crate::deployment::NAME, crate::deployment::new),
+    (crate::endpoint::NAME, crate::endpoint::new),
+    (crate::endpointslice::NAME, crate::endpointslice::new),
+    (crate::nodelifecycle::NAME, crate::nodelifecycle::new),
 ];

@@ -48,9 +48,34 @@ pub struct Args {
     /// (kube-controller-manager's `--controllers`).
     #[arg(long, value_delimiter = ',', default_value = "*")]
     pub controllers: Vec<String>,
+    /// How long a node may stay silent (no Lease renewal) before it is marked Unknown and
+    /// tainted unreachable: `50s`, `2m`, `500ms`.
+    #[arg(long, default_value = "50s", value_parser = parse_duration)]
+    pub node_monitor_grace_period: std::time::Duration,
+    /// How often the node lifecycle controller checks nodes.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub node_monitor_period: std::time::Duration,
     /// A KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1) for the scheduler.
     #[arg(long)]
     pub scheduler_config: Option<PathBuf>,
+}
+
+/// A Go-style duration with one unit: `50s`, `2m`, `500ms`, `1h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("{s:?} needs a unit (ms, s, m, h)"))?;
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().map_err(|_| format!("{s:?} is not a duration"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -143,6 +168,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let client = super::kube_client(&running.kubeconfig).await?;
         let config = controllers::Config {
             enabled: args.controllers.clone(),
+            node_monitor_grace_period: args.node_monitor_grace_period,
+            node_monitor_period: args.node_monitor_period,
             ..Default::default()
         };
         Some(tokio::spawn(controllers::run(

@@ -39,9 +39,17 @@ pub struct Args {
     /// Extended resources every node advertises, `name=quantity` (e.g. `nvidia.com/gpu=4`).
     #[arg(long, value_delimiter = ',')]
     pub extended_resources: Vec<String>,
-    /// Seconds a pod with restartPolicy Never/OnFailure runs before it succeeds.
+    /// Seconds a pod with restartPolicy Never/OnFailure runs before it succeeds (a pod's
+    /// `sim.rkube.io/run-seconds` annotation overrides it; `sim.rkube.io/exit-code` makes it
+    /// fail).
     #[arg(long, default_value_t = 5)]
     pub pod_run_seconds: u64,
+    /// Seconds each node Lease lasts (the kubelet's `nodeLeaseDurationSeconds`).
+    #[arg(long, default_value_t = 40)]
+    pub lease_duration_seconds: u64,
+    /// Seconds between a node's Lease renewals (upstream: a quarter of the lease).
+    #[arg(long, default_value_t = 10.0)]
+    pub lease_renew_seconds: f64,
 }
 
 fn pairs(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
@@ -66,6 +74,9 @@ pub fn config(args: &Args) -> anyhow::Result<kubelet::SimConfig> {
         labels: pairs(&args.labels, "label")?,
         extended_resources: pairs(&args.extended_resources, "extended resource")?,
         pod_run_duration: Duration::from_secs(args.pod_run_seconds),
+        lease_duration: Duration::from_secs(args.lease_duration_seconds),
+        lease_renew_interval: Duration::try_from_secs_f64(args.lease_renew_seconds)
+            .context("--lease-renew-seconds")?,
         ..Default::default()
     })
 }

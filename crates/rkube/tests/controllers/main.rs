@@ -5,8 +5,10 @@
 mod common;
 
 mod deployment;
+mod endpoints;
 mod garbagecollector;
 mod namespace;
+mod nodelifecycle;
 mod replicaset;
 mod serviceaccount;
 
