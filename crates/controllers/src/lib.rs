@@ -6,7 +6,8 @@
 //! - `registry.rs`: every controller's `NAME` and `new` factory, in start order.
 //! - one module per controller: `replicaset.rs`, `deployment/`, `garbagecollector/`,
 //!   `namespace.rs`, `serviceaccount.rs`, `endpoint.rs` and `endpointslice.rs` (sharing
-//!   `service_pods.rs`), `nodelifecycle.rs` (with taint-based eviction).
+//!   `service_pods.rs`), `nodelifecycle.rs` (with taint-based eviction), `disruption.rs`
+//!   (PodDisruptionBudget status), `cronjob/` (schedules in `cronjob/schedule.rs`).
 //! - shared machinery: `informer.rs` (one watch and cache per kind), `queue.rs` (work queue
 //!   and workers), `controller_ref.rs` (adoption, expectations), `events.rs`, `podutil.rs`,
 //!   `leader.rs` (Lease election).
@@ -16,7 +17,9 @@
 //! its workers; it must not touch the API before the informers it uses have synced.
 
 pub mod controller_ref;
+pub mod cronjob;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoint;
 pub mod endpointslice;
 pub mod events;

@@ -17,4 +17,6 @@ pub const ALL: &[(&str, Factory)] = &[
     (crate::endpoint::NAME, crate::endpoint::new),
     (crate::endpointslice::NAME, crate::endpointslice::new),
     (crate::nodelifecycle::NAME, crate::nodelifecycle::new),
+    (crate::disruption::NAME, crate::disruption::new),
+    (crate::cronjob::NAME, crate::cronjob::new),
 ];

@@ -5,6 +5,7 @@
 mod common;
 
 mod deployment;
+mod disruption;
 mod endpoints;
 mod garbagecollector;
 mod namespace;
