@@ -28,6 +28,7 @@ pub mod informer;
 pub mod leader;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod podgc;
 pub mod podutil;
 pub mod queue;
 pub mod registry;

@@ -18,5 +18,6 @@ pub const ALL: &[(&str, Factory)] = &[
     (crate::endpointslice::NAME, crate::endpointslice::new),
     (crate::nodelifecycle::NAME, crate::nodelifecycle::new),
     (crate::disruption::NAME, crate::disruption::new),
+    (crate::podgc::NAME, crate::podgc::new),
     (crate::cronjob::NAME, crate::cronjob::new),
 ];

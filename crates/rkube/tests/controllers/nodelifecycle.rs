@@ -105,3 +105,31 @@ fn pods_of_a_silent_node_are_evicted_and_replaced_elsewhere() {
         (live.len() == 3 && live.iter().all(|n| n.starts_with("a-"))).then_some(())
     });
 }
+
+/// A pod bound to a node that was deleted cannot finish terminating; pod GC removes it
+/// (after upstream's 40 s quarantine, so this test takes about a minute).
+#[test]
+fn pods_of_a_deleted_node_are_garbage_collected() {
+    let s = Server::start(&[]);
+    let mut b = sim(&s, "gone-", "1");
+    ready_nodes(&s, 1);
+    s.ok(&["run", "stranded", "--image=busybox"]);
+    wait_for(DEADLINE, "stranded running", || {
+        running(&s, "run=stranded")
+            .contains(&"stranded".to_string())
+            .then_some(())
+    });
+    let _ = b.0.kill();
+    let _ = b.0.wait();
+    s.ok(&["delete", "node", "gone-0"]);
+    let out = s.ok(&["get", "pod", "stranded", "-o", "name"]);
+    assert!(out.contains("stranded"), "{out}");
+    wait_for(
+        std::time::Duration::from_secs(120),
+        "the stranded pod collected",
+        || {
+            let out = s.kubectl(&["get", "pod", "stranded"]);
+            (!out.status.success()).then_some(())
+        },
+    );
+}
