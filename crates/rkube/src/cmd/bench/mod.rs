@@ -4,10 +4,12 @@
 //! - `client.rs`: a lean multiplexed HTTP/2 client.
 //! - `api.rs`: `rkube bench api`, API throughput/latency per datastore, RSS, start time.
 //! - `scheduler.rs`: `rkube bench scheduler`, scheduling throughput on simulated nodes.
+//! - `controllers.rs`: `rkube bench controllers`, Deployments converging against bare pods.
 //! - `procs.rs`: starting servers as child processes, reading their RSS.
 
 mod api;
 mod client;
+mod controllers;
 mod procs;
 mod scheduler;
 
@@ -21,12 +23,16 @@ pub enum Bench {
     /// Pods/s from created to bound on simulated nodes, with the scheduling-attempt latency
     /// and the server's and simulator's peak RSS.
     Scheduler(scheduler::Args),
+    /// Time for Deployments to become available, roll out and be deleted on simulated
+    /// nodes, against the same number of bare pods.
+    Controllers(controllers::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Api(args) => api::run(args).await,
         Bench::Scheduler(args) => scheduler::run(args).await,
+        Bench::Controllers(args) => controllers::run(args).await,
     }
 }
 

@@ -62,7 +62,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let data_dir = tmp.path().join("rkube");
     std::fs::create_dir_all(&data_dir)?;
-    let server = ServerProc::start(&data_dir, &["--disable-scheduler".to_string()])?;
+    // The scheduler under test runs here; controllers would only add load.
+    let server = ServerProc::start(
+        &data_dir,
+        &[
+            "--disable-scheduler".to_string(),
+            "--disable-controllers".to_string(),
+        ],
+    )?;
     let kubeconfig = data_dir.join("admin.kubeconfig");
     let started = Instant::now();
     let sim = SimProc(
