@@ -39,6 +39,7 @@ use crate::{Ctx, Runner};
 
 pub const NAME: &str = "garbagecollector";
 const RESYNC_DISCOVERY: Duration = Duration::from_secs(30);
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Upstream never collects events.
 const IGNORED: &[(&str, &str)] = &[("", "events"), ("events.k8s.io", "events")];
 
@@ -174,8 +175,13 @@ impl Gc {
                         monitors.spawn(monitor(self.client.clone(), ar, self.events.clone(), tx));
                     }
                     if !*synced.borrow() {
-                        for w in waits {
-                            let _ = w.await;
+                        // A resource that never lists (a broken CRD) must not stop the
+                        // collector for good: go on after a while, as upstream does.
+                        let all = futures::future::join_all(waits);
+                        if tokio::time::timeout(SYNC_TIMEOUT, all).await.is_err() {
+                            tracing::warn!(
+                                "garbage collector: some resources did not list in time; starting anyway"
+                            );
                         }
                         synced.send_replace(true);
                     }
