@@ -8,6 +8,7 @@ mod deployment;
 mod disruption;
 mod endpoints;
 mod garbagecollector;
+mod leader;
 mod namespace;
 mod nodelifecycle;
 mod replicaset;
