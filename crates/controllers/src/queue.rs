@@ -22,6 +22,9 @@ struct State<K> {
     /// Keys a worker holds right now.
     processing: HashSet<K>,
     failures: HashMap<K, u32>,
+    /// The earliest pending `add_after` per key: a later one for the same key adds nothing
+    /// (client-go's delaying queue keeps one entry per key the same way).
+    delayed: HashMap<K, tokio::time::Instant>,
     shut_down: bool,
 }
 
@@ -54,6 +57,7 @@ impl<K: Hash + Eq + Clone + Send + 'static> Queue<K> {
                 dirty: HashSet::new(),
                 processing: HashSet::new(),
                 failures: HashMap::new(),
+                delayed: HashMap::new(),
                 shut_down: false,
             })),
             ready: Arc::new(Notify::new()),
@@ -83,9 +87,25 @@ impl<K: Hash + Eq + Clone + Send + 'static> Queue<K> {
         if delay.is_zero() {
             return self.add(key);
         }
+        let at = tokio::time::Instant::now() + delay;
+        {
+            let mut s = self.lock();
+            if s.delayed.get(&key).is_some_and(|t| *t <= at) {
+                return;
+            }
+            s.delayed.insert(key.clone(), at);
+        }
         let q = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep_until(at).await;
+            {
+                let mut s = q.lock();
+                // A sooner timer replaced this one and will fire (or has fired) instead.
+                if s.delayed.get(&key) != Some(&at) {
+                    return;
+                }
+                s.delayed.remove(&key);
+            }
             q.add(key);
         });
     }
@@ -266,14 +286,32 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn only_the_earliest_delayed_add_of_a_key_fires() {
+        let q = Queue::new();
+        q.add_after(1, Duration::from_secs(10));
+        q.add_after(1, Duration::from_secs(20));
+        q.add_after(1, Duration::from_secs(5));
+        assert_eq!(q.lock().delayed.len(), 1);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(q.get().await, Some(1));
+        q.done(&1);
+        // The 10 s and 20 s timers were superseded: nothing more arrives.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(q.is_empty());
+        assert!(q.lock().delayed.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn failures_back_off_exponentially_until_forgotten() {
         let q = Queue::new();
         q.add_rate_limited(7);
-        q.add_rate_limited(7);
-        // Two failures: the second waits 10 ms.
         tokio::time::sleep(Duration::from_millis(6)).await;
         assert_eq!(q.get().await, Some(7));
         q.done(&7);
+        // The second failure waits 10 ms.
+        q.add_rate_limited(7);
+        tokio::time::sleep(Duration::from_millis(6)).await;
+        assert!(q.is_empty());
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(q.get().await, Some(7));
         q.done(&7);

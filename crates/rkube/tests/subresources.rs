@@ -89,7 +89,9 @@ fn binding_assigns_a_pod_once() {
 
 #[test]
 fn eviction_respects_disruption_budgets() {
-    let s = Server::start(&[]);
+    // The API side of evictions only: this test writes the budget's status itself, the
+    // disruption controller's job (tested in tests/controllers/disruption.rs).
+    let s = Server::start(&["--disable-controllers"]);
     let pods = "/api/v1/namespaces/default/pods";
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "labels": {"app": "myapp"}},
         "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
