@@ -7,7 +7,9 @@
 //! - one module per controller: `replicaset.rs`, `deployment/`, `garbagecollector/`,
 //!   `namespace.rs`, `serviceaccount.rs`, `endpoint.rs` and `endpointslice.rs` (sharing
 //!   `service_pods.rs`), `nodelifecycle.rs` (with taint-based eviction), `disruption.rs`
-//!   (PodDisruptionBudget status), `cronjob/` (schedules in `cronjob/schedule.rs`).
+//!   (PodDisruptionBudget status), `podgc.rs` (pods of gone nodes), `cronjob/` (schedules in `cronjob/schedule.rs`).
+//!   `job/` (Jobs run to completion), `ttlafterfinished.rs` (finished Jobs' TTL).
+//!   `statefulset/` and `daemonset/` (sharing `history.rs`, their ControllerRevisions).
 //! - shared machinery: `informer.rs` (one watch and cache per kind), `queue.rs` (work queue
 //!   and workers), `controller_ref.rs` (adoption, expectations), `events.rs`, `podutil.rs`,
 //!   `leader.rs` (Lease election).
@@ -18,13 +20,16 @@
 
 pub mod controller_ref;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoint;
 pub mod endpointslice;
 pub mod events;
 pub mod garbagecollector;
+pub mod history;
 pub mod informer;
+pub mod job;
 pub mod leader;
 pub mod namespace;
 pub mod nodelifecycle;
@@ -35,6 +40,8 @@ pub mod registry;
 pub mod replicaset;
 pub mod service_pods;
 pub mod serviceaccount;
+pub mod statefulset;
+pub mod ttlafterfinished;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -19,5 +19,9 @@ pub const ALL: &[(&str, Factory)] = &[
     (crate::nodelifecycle::NAME, crate::nodelifecycle::new),
     (crate::disruption::NAME, crate::disruption::new),
     (crate::podgc::NAME, crate::podgc::new),
+    (crate::job::NAME, crate::job::new),
+    (crate::ttlafterfinished::NAME, crate::ttlafterfinished::new),
+    (crate::statefulset::NAME, crate::statefulset::new),
+    (crate::daemonset::NAME, crate::daemonset::new),
     (crate::cronjob::NAME, crate::cronjob::new),
 ];

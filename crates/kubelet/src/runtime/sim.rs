@@ -6,6 +6,15 @@
 //! run until the pod is killed. Killing stops everything at once (the containers "handle"
 //! SIGTERM and exit 0) and returns the IP to the pool.
 //!
+//! Two pod annotations let tests script a run-to-completion pod (controllers' failure
+//! paths: a Job's `backoffLimit`, its `podFailurePolicy`):
+//! - [`EXIT_CODE_ANNOTATION`] (`sim.rkube.io/exit-code: "1"`): the app containers exit with
+//!   this code instead of 0. Under OnFailure a failed container is restarted (its
+//!   `restartCount` grows) at the pod's next sync, without the kubelet's crash-loop delay;
+//!   the sidecars keep running meanwhile.
+//! - [`RUN_SECONDS_ANNOTATION`] (`sim.rkube.io/run-seconds: "0.5"`): how long they run,
+//!   instead of the runtime's configured time.
+//!
 //! Pod IPs come from `ipam.rs`.
 
 use std::collections::HashMap;
@@ -30,6 +39,11 @@ use crate::config::Ipv4Cidr;
 
 /// The runtime name in `containerRuntimeVersion` and in container IDs.
 pub const RUNTIME_NAME: &str = "sim";
+
+/// Pod annotation: the exit code of its run-to-completion app containers (default 0).
+pub const EXIT_CODE_ANNOTATION: &str = "sim.rkube.io/exit-code";
+/// Pod annotation: seconds (a decimal) its run-to-completion containers run for.
+pub const RUN_SECONDS_ANNOTATION: &str = "sim.rkube.io/run-seconds";
 
 /// Events buffered per subscriber before it is told it lagged.
 const EVENT_BUFFER: usize = 16 * 1024;
@@ -74,6 +88,50 @@ struct SimPod {
     held: Option<(Ipv4Cidr, Ipv4Addr)>,
     /// The timer that makes the containers exit.
     exit_timer: Option<AbortHandle>,
+    /// How its run-to-completion containers end.
+    script: Script,
+}
+
+/// What a pod's annotations say about its run-to-completion containers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Script {
+    run: Duration,
+    exit_code: i32,
+    /// restartPolicy OnFailure: a failed container is started again.
+    restart_on_failure: bool,
+}
+
+impl Script {
+    /// Unparsable annotations are ignored (the defaults apply), as a typo in a test
+    /// manifest should not wedge the simulator.
+    fn of(pod: &Pod, default_run: Duration) -> Script {
+        let annotation = |k: &str| {
+            pod.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(k))
+                .map(|v| v.trim())
+        };
+        let run = annotation(RUN_SECONDS_ANNOTATION)
+            .and_then(|v| v.parse::<f64>().ok())
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(default_run);
+        let exit_code = annotation(EXIT_CODE_ANNOTATION)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let restart_on_failure =
+            pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) == Some("OnFailure");
+        Script {
+            run,
+            exit_code,
+            restart_on_failure,
+        }
+    }
+
+    /// Whether the pod is done once its app containers exit: sidecars stop then.
+    fn ends_pod(self) -> bool {
+        self.exit_code == 0 || !self.restart_on_failure
+    }
 }
 
 impl SimRuntime {
@@ -127,9 +185,12 @@ impl Runtime for SimRuntime {
 
     async fn sync_pod(&self, pod: &Pod) -> Result<PodRuntimeStatus> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        if let Some(known) = lock(&self.inner.pods).get(&uid) {
-            // Nothing to restart: simulated containers only ever exit 0, which neither
-            // OnFailure nor Never restarts, and Always pods never exit.
+        if let Some(known) = lock(&self.inner.pods).get_mut(&uid) {
+            // Only OnFailure restarts anything: Always pods never exit, Never pods stay
+            // exited.
+            if known.script.restart_on_failure && known.status.sandbox.ready {
+                restart_failed(&self.inner, &uid, known);
+            }
             return Ok(known.status.clone());
         }
         let node = pod
@@ -163,10 +224,11 @@ impl Runtime for SimRuntime {
                 (start(pod, &uid, ip, now), Some((net.block, ip)))
             }
         };
+        let script = Script::of(pod, self.inner.run_duration);
         let exit_in = run_to_completion(pod)
             .then(|| latest_start(&status.containers))
             .flatten()
-            .map(|started| remaining(self.inner.run_duration, started, now));
+            .map(|started| remaining(script.run, started, now));
         let mut pods = lock(&self.inner.pods);
         // The worker never syncs one pod twice at once, so nobody raced us here.
         let exit_timer = exit_in.map(|after| spawn_exit(&self.inner, uid.clone(), after));
@@ -176,6 +238,7 @@ impl Runtime for SimRuntime {
                 status: status.clone(),
                 held,
                 exit_timer,
+                script,
             },
         );
         Ok(status)
@@ -197,7 +260,7 @@ impl Runtime for SimRuntime {
             .iter_mut()
             .chain(p.status.containers.iter_mut())
         {
-            exit(c, now);
+            exit(c, now, 0);
         }
         p.status.sandbox.ready = false;
         if let Some((block, ip)) = p.held.take() {
@@ -443,13 +506,15 @@ fn remaining(run: Duration, started: Timestamp, now: Timestamp) -> Duration {
     run.saturating_sub(elapsed)
 }
 
-fn exit(c: &mut ContainerStatus, now: Timestamp) {
+/// Stops a running container with `code` (reason `Completed` or `Error`, as a CRI runtime
+/// reports them).
+fn exit(c: &mut ContainerStatus, now: Timestamp, code: i32) {
     c.state = match std::mem::replace(&mut c.state, ContainerState::Created) {
         ContainerState::Running { started_at } => ContainerState::Exited {
             started_at,
             finished_at: now,
-            exit_code: 0,
-            reason: "Completed".into(),
+            exit_code: code,
+            reason: if code == 0 { "Completed" } else { "Error" }.into(),
         },
         // Never started: it exits without having run (what upstream reports for a
         // container killed before it started).
@@ -463,7 +528,28 @@ fn exit(c: &mut ContainerStatus, now: Timestamp) {
     };
 }
 
-/// Makes the running containers of pod `uid` exit 0 after `after`.
+/// Starts again the app containers of an OnFailure pod that exited non-zero, and arms the
+/// timer that ends their next run.
+fn restart_failed(inner: &Arc<Inner>, uid: &str, pod: &mut SimPod) {
+    let now = Timestamp::now();
+    let mut restarted = false;
+    for c in &mut pod.status.containers {
+        if matches!(c.state, ContainerState::Exited { exit_code, .. } if exit_code != 0) {
+            c.state = ContainerState::Running { started_at: now };
+            c.restart_count += 1;
+            restarted = true;
+        }
+    }
+    if restarted {
+        if let Some(t) = pod.exit_timer.take() {
+            t.abort();
+        }
+        pod.exit_timer = Some(spawn_exit(inner, uid.to_string(), pod.script.run));
+    }
+}
+
+/// Makes the running containers of pod `uid` exit after `after`, with the code its script
+/// says.
 fn spawn_exit(inner: &Arc<Inner>, uid: String, after: Duration) -> AbortHandle {
     let weak: Weak<Inner> = Arc::downgrade(inner);
     tokio::spawn(async move {
@@ -474,15 +560,16 @@ fn spawn_exit(inner: &Arc<Inner>, uid: String, after: Duration) -> AbortHandle {
             let Some(p) = pods.get_mut(&uid) else { return };
             p.exit_timer = None;
             let now = Timestamp::now();
-            // App containers finish; then the sidecars are stopped, as upstream does once
-            // every regular container has exited.
-            for c in p
-                .status
-                .containers
-                .iter_mut()
-                .chain(p.status.init_containers.iter_mut())
-            {
-                exit(c, now);
+            let script = p.script;
+            for c in &mut p.status.containers {
+                exit(c, now, script.exit_code);
+            }
+            // Then the sidecars are stopped, as upstream does once every regular container
+            // has exited for good.
+            if script.ends_pod() {
+                for c in &mut p.status.init_containers {
+                    exit(c, now, 0);
+                }
             }
         }
         // Nobody listening is fine: the worker resyncs when it subscribes.

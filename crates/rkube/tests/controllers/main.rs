@@ -4,15 +4,20 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cronjob;
+mod daemonset;
 mod deployment;
 mod disruption;
 mod endpoints;
 mod garbagecollector;
+mod job;
 mod leader;
 mod namespace;
 mod nodelifecycle;
 mod replicaset;
 mod serviceaccount;
+mod statefulset;
+mod ttlafterfinished;
 
 use std::time::Duration;
 

@@ -144,3 +144,84 @@ async fn restores_a_running_pod_from_its_api_status() {
     assert_eq!(again.sandbox.ips, started.sandbox.ips);
     assert!(again.containers[0].is_running());
 }
+
+fn annotated(mut p: Pod, exit_code: &str, run_seconds: &str) -> Pod {
+    p.metadata.annotations = Some(
+        [
+            (EXIT_CODE_ANNOTATION.to_string(), exit_code.to_string()),
+            (RUN_SECONDS_ANNOTATION.to_string(), run_seconds.to_string()),
+        ]
+        .into(),
+    );
+    p
+}
+
+#[tokio::test]
+async fn annotations_set_the_exit_code_and_run_time_of_a_pod() {
+    // The runtime's own run time is an hour: only the annotation can end the pod in time.
+    let rt = SimRuntime::new(Duration::from_secs(3600));
+    rt.add_node("n1", block(6), HOST);
+    let mut events = rt.events();
+    let p = annotated(
+        pod("u9", "n1", "Never", &[("side", Some("Always"))]),
+        "3",
+        "0.01",
+    );
+    rt.sync_pod(&p).await.expect("sync");
+    let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event in time");
+    assert_eq!(ev, Some(RuntimeEvent::PodChanged { uid: "u9".into() }));
+    let s = rt.pod_status("u9").await.expect("status").expect("known");
+    assert!(
+        matches!(&s.containers[0].state, ContainerState::Exited { exit_code: 3, reason, .. } if reason == "Error"),
+        "{:?}",
+        s.containers[0].state
+    );
+    assert!(!s.init_containers[0].is_running(), "a Never pod is done");
+    // Never: the failed container stays exited.
+    let again = rt.sync_pod(&p).await.expect("sync");
+    assert_eq!(again.containers[0].restart_count, 0);
+    assert!(!again.containers[0].is_running());
+}
+
+#[tokio::test]
+async fn on_failure_pods_restart_their_failed_containers() {
+    let rt = SimRuntime::new(Duration::from_secs(3600));
+    rt.add_node("n1", block(7), HOST);
+    let mut events = rt.events();
+    let p = annotated(
+        pod("u10", "n1", "OnFailure", &[("side", Some("Always"))]),
+        "1",
+        "0.01",
+    );
+    rt.sync_pod(&p).await.expect("sync");
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event in time");
+    let s = rt.pod_status("u10").await.expect("status").expect("known");
+    assert!(!s.containers[0].is_running());
+    assert!(
+        s.init_containers[0].is_running(),
+        "the sidecar runs on while the pod is not done"
+    );
+    // The worker's next sync restarts it.
+    let restarted = rt.sync_pod(&p).await.expect("sync");
+    assert!(restarted.containers[0].is_running());
+    assert_eq!(restarted.containers[0].restart_count, 1);
+    // And it fails again after its run.
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event in time");
+    let s = rt.pod_status("u10").await.expect("status").expect("known");
+    assert!(!s.containers[0].succeeded() && !s.containers[0].is_running());
+}
+
+#[test]
+fn unparsable_annotations_fall_back_to_the_defaults() {
+    let p = annotated(pod("u11", "n1", "Never", &[]), "x", "-1");
+    let s = Script::of(&p, Duration::from_secs(5));
+    assert_eq!(s.exit_code, 0);
+    assert_eq!(s.run, Duration::from_secs(5));
+    assert!(s.ends_pod());
+}
