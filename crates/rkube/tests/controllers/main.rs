@@ -15,6 +15,7 @@ mod leader;
 mod namespace;
 mod nodelifecycle;
 mod replicaset;
+mod seeds;
 mod serviceaccount;
 mod statefulset;
 mod ttlafterfinished;
