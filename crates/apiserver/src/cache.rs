@@ -98,6 +98,12 @@ pub struct WatchStart {
     pub start_rev: i64,
 }
 
+/// Live events a watcher may fall behind before its watch ends (it then resumes from its
+/// last revision out of `history`). tokio's broadcast allocates every slot up front, so
+/// this stays far below the history length: a client watching every resource (the
+/// garbage collector does) would otherwise cost ~1 MiB per resource.
+const LIVE_CAPACITY: usize = 1024;
+
 /// The requested revision is older than the cache's history.
 #[derive(Debug)]
 pub struct TooOld {
@@ -114,7 +120,7 @@ impl ResourceCache {
                 history: VecDeque::new(),
                 oldest: rev,
             }),
-            tx: broadcast::channel(capacity.max(16)).0,
+            tx: broadcast::channel(capacity.clamp(16, LIVE_CAPACITY)).0,
             capacity,
         }
     }

@@ -9,10 +9,20 @@ use crate::codec::{self, Body};
 use crate::discovery::{self, Discovery, DiscoveryFormat, Document};
 use crate::state::ApiState;
 
-/// The documents of one registry snapshot.
+/// The documents of one registry snapshot. OpenAPI is built on first use: discovery is
+/// asked for by every client, the OpenAPI documents (tens of MiB of schemas while built)
+/// only by kubectl's validation and `explain`.
 pub struct Docs {
     pub discovery: Discovery,
-    pub openapi: crate::openapi::OpenApi,
+    registry: Arc<apimachinery::registry::Registry>,
+    openapi: std::sync::OnceLock<crate::openapi::OpenApi>,
+}
+
+impl Docs {
+    pub fn openapi(&self) -> &crate::openapi::OpenApi {
+        self.openapi
+            .get_or_init(|| crate::openapi::OpenApi::new(&self.registry))
+    }
 }
 
 /// Documents for the current registry, rebuilt when the registry is replaced.
@@ -35,7 +45,8 @@ impl DocCache {
         }
         let docs = Arc::new(Docs {
             discovery: Discovery::new(&registry, &state.advertise_address),
-            openapi: crate::openapi::OpenApi::new(&registry),
+            registry: registry.clone(),
+            openapi: std::sync::OnceLock::new(),
         });
         *guard = Some((id, docs.clone()));
         docs
@@ -121,7 +132,7 @@ pub fn serve(
         ["openapi", "v3", rest @ ..] => {
             let docs = state.docs.get(state);
             let gv = rest.join("/");
-            Some(match docs.openapi.document(&gv) {
+            Some(match docs.openapi().document(&gv) {
                 Some(doc) => {
                     let asked = query_param(query, "hash");
                     match asked {
