@@ -4,6 +4,7 @@
 #   google/protobuf/*.proto;
 # - etcd-server: a real etcd for the etcd datastore's tests and benchmarks;
 # - curl: the wire-level API tests speak HTTP/2 through it;
+# - tzdata: CronJob `timeZone` names (the CronJob tests use Asia/Kolkata);
 # - the `kubernetes` Python package (PyPI): the client-compatibility tests.
 set -euo pipefail
 need=()
@@ -11,6 +12,8 @@ command -v protoc >/dev/null || need+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v curl >/dev/null || need+=(curl)
+# CronJob timeZone names resolve through the system zone database (jiff reads it).
+[ -f /usr/share/zoneinfo/Asia/Kolkata ] || need+=(tzdata)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
