@@ -48,7 +48,9 @@ fn kubectl_scale_changes_replicas_through_the_scale_subresource() {
 
 #[test]
 fn binding_assigns_a_pod_once() {
-    let s = Server::start(&[]);
+    // This test is the scheduler: a running one would race it, finding no node and
+    // patching `PodScheduled=False` after (or before) our binding.
+    let s = Server::start(&["--disable-scheduler"]);
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
     let pods = "/api/v1/namespaces/default/pods";
