@@ -15,6 +15,10 @@
 
 pub mod defaults;
 pub mod field;
+/// Resource quantities as integers (`Quantity.Value()`, `MilliValue()`).
+pub mod quantity {
+    pub use crate::validation::quantity::{milli_value, value};
+}
 pub mod registry;
 pub mod selector;
 pub mod smp;

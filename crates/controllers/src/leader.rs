@@ -32,21 +32,12 @@ impl Config {
         Self {
             namespace: "kube-system".into(),
             name: name.into(),
-            identity: format!("{}_{}", hostname(), uuid::Uuid::new_v4()),
+            identity: format!("{}_{}", events::hostname(), uuid::Uuid::new_v4()),
             lease_duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
         }
     }
-}
-
-pub(crate) fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "rkube".to_string())
 }
 
 /// The last lease record seen and when it was first seen in that form.

@@ -25,7 +25,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpoint;
 pub mod endpointslice;
-pub mod events;
+pub use events;
 pub mod garbagecollector;
 pub mod history;
 pub mod informer;

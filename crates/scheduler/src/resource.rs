@@ -20,79 +20,14 @@ pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
 /// Upstream `schedutil.DefaultMemoryRequest` (200 MiB).
 pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
 
-/// A quantity in nano-units (upstream keeps nano precision for decimal quantities).
-fn parse_nanos(s: &str) -> Option<i128> {
-    let s = s.trim();
-    let (negative, rest) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
-    let (number, suffix) = rest.split_at(end);
-    let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let mut mantissa: i128 = 0;
-    for b in int_part.bytes().chain(frac_part.bytes()) {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        mantissa = mantissa
-            .saturating_mul(10)
-            .saturating_add(i128::from(b - b'0'));
-    }
-    let (exp10, pow2): (i64, u32) = match suffix {
-        "" => (0, 0),
-        "n" => (-9, 0),
-        "u" => (-6, 0),
-        "m" => (-3, 0),
-        "k" => (3, 0),
-        "M" => (6, 0),
-        "G" => (9, 0),
-        "T" => (12, 0),
-        "P" => (15, 0),
-        "E" => (18, 0),
-        "Ki" => (0, 10),
-        "Mi" => (0, 20),
-        "Gi" => (0, 30),
-        "Ti" => (0, 40),
-        "Pi" => (0, 50),
-        "Ei" => (0, 60),
-        e if e.starts_with(['e', 'E']) => (e[1..].parse().ok()?, 0),
-        _ => return None,
-    };
-    let frac_len = i64::try_from(frac_part.len()).ok()?;
-    let mut value = mantissa.saturating_mul(1i128 << pow2);
-    let exp = exp10 - frac_len + 9;
-    if exp >= 0 {
-        for _ in 0..exp.min(40) {
-            value = value.saturating_mul(10);
-        }
-    } else {
-        // Round up, like upstream's rounding of sub-nano precision.
-        let div = 10i128.saturating_pow(u32::try_from(-exp).ok()?.min(38));
-        value = (value + div - 1) / div;
-    }
-    Some(if negative { -value } else { value })
-}
-
-fn ceil_div(n: i128, d: i128) -> i64 {
-    let q = if n >= 0 { (n + d - 1) / d } else { n / d };
-    i64::try_from(q).unwrap_or(if q > 0 { i64::MAX } else { i64::MIN })
-}
-
 /// `Quantity.Value()`: the integer value, rounded up (bytes, counts).
 pub fn value(q: &Quantity) -> i64 {
-    parse_nanos(&q.0).map_or(0, |n| ceil_div(n, 1_000_000_000))
+    apimachinery::quantity::value(&q.0)
 }
 
 /// `Quantity.MilliValue()`, rounded up (CPU).
 pub fn milli_value(q: &Quantity) -> i64 {
-    parse_nanos(&q.0).map_or(0, |n| ceil_div(n, 1_000_000))
+    apimachinery::quantity::milli_value(&q.0)
 }
 
 /// Upstream `IsScalarResourceName`: extended resources (`example.com/foo`), prefixed native

@@ -79,7 +79,7 @@ mod persistent_volume;
 mod pod;
 mod policy;
 mod probe;
-mod quantity;
+pub(crate) mod quantity;
 mod quota;
 mod rbac;
 mod scheduling;

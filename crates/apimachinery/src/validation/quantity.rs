@@ -165,6 +165,24 @@ impl Quantity {
     }
 }
 
+/// Rounds `nanos / unit` away from zero into an `i64` (saturating).
+fn scaled(nanos: i128, unit: i128) -> i64 {
+    let q = nanos / unit + i128::from(nanos % unit != 0) * nanos.signum();
+    i64::try_from(q).unwrap_or(if q > 0 { i64::MAX } else { i64::MIN })
+}
+
+/// `Quantity.Value()` of a quantity's text: the whole value, rounded up (bytes, counts);
+/// 0 for text that does not parse.
+pub fn value(text: &str) -> i64 {
+    Quantity::parse(text).map_or(0, |q| scaled(q.nanos, NANO))
+}
+
+/// `Quantity.MilliValue()` of a quantity's text, rounded up (CPU); 0 for text that does
+/// not parse.
+pub fn milli_value(text: &str) -> i64 {
+    Quantity::parse(text).map_or(0, |q| scaled(q.nanos, 1_000_000))
+}
+
 impl PartialEq for Quantity {
     fn eq(&self, other: &Self) -> bool {
         self.nanos == other.nanos

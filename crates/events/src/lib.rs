@@ -1,7 +1,8 @@
-//! Core `v1` Events about the objects controllers act on (`SuccessfulCreate`,
-//! `ScalingReplicaSet`, …), written off the reconcile path through a bounded buffer that
-//! drops when full (as upstream's broadcaster does rather than slow controllers). Repeats of
-//! one event for one object become one Event with a growing `count`.
+//! Core `v1` Events about the objects components act on (`SuccessfulCreate`,
+//! `ScalingReplicaSet`, `Pulled`, …), written off the caller's path through a bounded
+//! buffer that drops when full (as upstream's broadcaster does rather than slow its
+//! callers). Repeats of one event for one object become one Event with a growing `count`.
+//! Shared by the controllers and the node agent.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,13 @@ pub struct Recorder {
     tx: mpsc::Sender<Req>,
 }
 
+/// Where events come from: `source.host` and the reporting instance. Controllers leave the
+/// host out (the instance is `<component>-<hostname>`); a node agent reports its node.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub host: Option<String>,
+}
+
 /// A reference to `obj` for an Event's `involvedObject`.
 pub fn reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
     ObjectReference {
@@ -47,9 +55,27 @@ pub fn reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
 impl Recorder {
     /// Starts the writer task on the current runtime.
     pub fn start(client: kube::Client) -> Self {
+        Self::start_as(client, Origin::default())
+    }
+
+    /// Starts the writer task for events from `origin`.
+    pub fn start_as(client: kube::Client, origin: Origin) -> Self {
         let (tx, rx) = mpsc::channel(BUFFER);
-        tokio::spawn(dispatch(client, rx));
+        tokio::spawn(dispatch(client, rx, origin));
         Self { tx }
+    }
+
+    /// Records an event about the object `object` refers to (which may name a field, as
+    /// `spec.containers{app}`).
+    pub fn record(
+        &self,
+        component: &'static str,
+        object: ObjectReference,
+        warning: bool,
+        reason: &'static str,
+        message: String,
+    ) {
+        self.send(component, object, warning, reason, message);
     }
 
     pub fn normal<K: Resource<DynamicType = ()>>(
@@ -94,12 +120,22 @@ type Key = (String, &'static str, String);
 /// Key → (namespace, event name, count) of the Event last written for it.
 type Seen = Mutex<HashMap<Key, (String, String, i32)>>;
 
-async fn dispatch(client: kube::Client, mut rx: mpsc::Receiver<Req>) {
+async fn dispatch(client: kube::Client, mut rx: mpsc::Receiver<Req>, origin: Origin) {
     let seen: Arc<Seen> = Arc::default();
-    let host = crate::leader::hostname();
+    let instance_host = origin.host.clone().unwrap_or_else(hostname);
     while let Some(req) = rx.recv().await {
-        write(&client, req, &seen, &host).await;
+        write(&client, req, &seen, &origin, &instance_host).await;
     }
+}
+
+/// This machine's name, for reporting instances.
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "rkube".to_string())
 }
 
 fn truncate(msg: &str) -> String {
@@ -113,10 +149,14 @@ fn truncate(msg: &str) -> String {
     format!("{}...", &msg[..end])
 }
 
-async fn write(client: &kube::Client, req: Req, seen: &Seen, host: &str) {
+async fn write(client: &kube::Client, req: Req, seen: &Seen, origin: &Origin, host: &str) {
     let message = truncate(&req.message);
     let key: Key = (
-        req.object.uid.clone().unwrap_or_default(),
+        format!(
+            "{}/{}",
+            req.object.uid.as_deref().unwrap_or_default(),
+            req.object.field_path.as_deref().unwrap_or_default()
+        ),
         req.reason,
         message.clone(),
     );
@@ -168,13 +208,16 @@ async fn write(client: &kube::Client, req: Req, seen: &Seen, host: &str) {
         type_: Some(if req.warning { "Warning" } else { "Normal" }.into()),
         source: Some(EventSource {
             component: Some(req.component.to_string()),
-            host: None,
+            host: origin.host.clone(),
         }),
         first_timestamp: Some(now.clone()),
         last_timestamp: Some(now),
         count: Some(1),
         reporting_component: Some(req.component.to_string()),
-        reporting_instance: Some(format!("{}-{host}", req.component)),
+        reporting_instance: Some(match &origin.host {
+            Some(h) => h.clone(),
+            None => format!("{}-{host}", req.component),
+        }),
         ..Default::default()
     };
     let api: Api<Event> = Api::namespaced(client.clone(), &ns);
