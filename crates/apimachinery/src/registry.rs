@@ -210,7 +210,7 @@ const GENERATION: u8 = 2;
 const NO_DELETECOLLECTION: u8 = 4;
 /// The `scale` subresource (autoscaling/v1 Scale).
 const SCALE: u8 = 8;
-/// Pods' `binding` and `eviction` subresources.
+/// Pods' `binding`, `eviction` and `log` subresources.
 const POD_SUBRESOURCES: u8 = 16;
 /// Namespaces' `finalize` subresource (the namespace controller's way to drop `kubernetes`).
 const FINALIZE: u8 = 32;
@@ -254,6 +254,8 @@ where
     if flags & POD_SUBRESOURCES != 0 {
         subresources.push(sub("binding", "", "v1", "Binding", &["create"]));
         subresources.push(sub("eviction", "policy", "v1", "Eviction", &["create"]));
+        // Upstream's log REST names Pod as its kind; the body is the log text.
+        subresources.push(sub("log", "", "v1", "Pod", &["get"]));
     }
     if flags & FINALIZE != 0 {
         subresources.push(sub("finalize", T::GROUP, T::VERSION, T::KIND, &["update"]));

@@ -17,6 +17,7 @@
 //! - `tls.rs`: the cluster CA, serving certificate and admin kubeconfig.
 //! - `allocator.rs`: Service cluster IPs and node ports.
 //! - `bootstrap.rs`: the system namespaces and the `kubernetes` Service.
+//! - `kubelet_client.rs`: where a node's agent listens, and HTTPS requests to it.
 
 pub mod admission;
 pub mod allocator;
@@ -25,6 +26,7 @@ pub mod cache;
 pub mod codec;
 pub mod discovery;
 pub mod docs;
+pub mod kubelet_client;
 pub mod objects;
 pub mod openapi;
 pub mod patching;
@@ -140,6 +142,12 @@ pub async fn start(config: Config) -> Result<Running> {
             t
         }
     };
+    // What `rkube agent --token` takes: the CA's hash (a joining node checks `/cacerts`
+    // against it) and the secret, in k3s's `K10<sha256>::<secret>` form.
+    tls::write_private(
+        &config.data_dir.join("node-token"),
+        &tls::join_token(&pki.ca_cert, &token),
+    )?;
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|source| Error::Listen {
@@ -159,14 +167,17 @@ pub async fn start(config: Config) -> Result<Running> {
         &tls::kubeconfig(&server_url(addr), &pki.ca_cert, &token),
     )?;
     let advertise = server_url(addr).trim_start_matches("https://").to_string();
-    let state = Arc::new(ApiState::new(
-        registry,
-        store,
-        cache,
-        token,
-        config.settings.clone(),
-        advertise,
-    ));
+    let state = Arc::new(
+        ApiState::new(
+            registry,
+            store,
+            cache,
+            token,
+            config.settings.clone(),
+            advertise,
+        )
+        .with_ca(pki.ca_cert.clone()),
+    );
     let tls_config = tls::server_config(&pki)?;
     let task = tokio::spawn(server::serve(
         listener,

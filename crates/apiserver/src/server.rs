@@ -135,6 +135,11 @@ async fn route(state: Arc<ApiState>, req: Request<Incoming>) -> Result<Response<
     match path.as_str() {
         "/healthz" | "/livez" | "/readyz" => return Ok(text(StatusCode::OK, "ok")),
         "/version" | "/version/" => return Ok(codec::json(StatusCode::OK, &version_info())),
+        "/cacerts" => {
+            let mut resp = text(StatusCode::OK, "");
+            *resp.body_mut() = codec::full(Bytes::from(state.ca_pem.clone()));
+            return Ok(resp);
+        }
         _ => {}
     }
     if path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/")

@@ -40,6 +40,9 @@ pub struct ApiState {
     pub docs: crate::docs::DocCache,
     /// `host:port` clients reach the API on (advertised in `/api`).
     pub advertise_address: String,
+    /// The cluster CA certificate (PEM), served unauthenticated at `/cacerts` so a joining
+    /// node can check it against the hash in its join token.
+    pub ca_pem: String,
 }
 
 impl ApiState {
@@ -59,7 +62,13 @@ impl ApiState {
             settings,
             docs: crate::docs::DocCache::default(),
             advertise_address,
+            ca_pem: String::new(),
         }
+    }
+
+    pub fn with_ca(mut self, ca_pem: String) -> Self {
+        self.ca_pem = ca_pem;
+        self
     }
 
     /// A snapshot of the registry (it is replaced, never mutated, when CRDs change).

@@ -7,8 +7,32 @@ use serde_json::{Value, json};
 
 use crate::objects::{self, meta_mut};
 
+/// A Secret's `stringData` is write-only: each entry becomes the base64 `data` entry of
+/// its key, overriding one there (upstream does it converting v1 to the internal type).
+fn fold_string_data(rt: &ResourceType, obj: &mut Value) {
+    use base64::Engine;
+    if !(rt.group.is_empty() && rt.kind == "Secret") {
+        return;
+    }
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    for (k, v) in strings {
+        let text = v.as_str().unwrap_or_default();
+        data[k] = Value::String(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
 /// Prepares a new object: system metadata and the kind's initial status.
 pub fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
+    fold_string_data(rt, obj);
     let meta = meta_mut(obj);
     meta.insert("uid".into(), Value::String(objects::new_uid()));
     meta.insert("creationTimestamp".into(), Value::String(objects::now()));
@@ -191,6 +215,7 @@ pub fn prepare_for_update(
         };
         return;
     }
+    fold_string_data(rt, new);
     if rt.has_subresource("status")
         && let Some(m) = new.as_object_mut()
     {
@@ -291,6 +316,21 @@ mod tests {
         assert_eq!(qos_class(Some(&g)), "Guaranteed");
         let b = json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]});
         assert_eq!(qos_class(Some(&b)), "Burstable");
+    }
+
+    #[test]
+    fn secret_string_data_is_stored_as_base64_data() {
+        let reg = Registry::builtin();
+        let rt = reg.get("", "v1", "secrets").expect("secrets");
+        let mut s = json!({"metadata": {"name": "s"}, "data": {"a": "eA==", "b": "eQ=="},
+            "stringData": {"b": "s3cret"}});
+        prepare_for_create(rt, &mut s);
+        assert_eq!(s["data"], json!({"a": "eA==", "b": "czNjcmV0"}));
+        assert!(s.get("stringData").is_none());
+        let old = s.clone();
+        let mut new = json!({"metadata": {"name": "s"}, "stringData": {"c": "z"}});
+        prepare_for_update(rt, &mut new, &old, None);
+        assert_eq!(new["data"], json!({"c": "eg=="}));
     }
 
     #[test]

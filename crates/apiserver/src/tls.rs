@@ -213,6 +213,28 @@ pub fn random_token() -> String {
         .collect()
 }
 
+/// A node join token: `K10<sha256 of the CA PEM, hex>::<secret>`.
+pub fn join_token(ca_pem: &str, secret: &str) -> String {
+    format!("K10{}::{secret}", sha256_hex(ca_pem.as_bytes()))
+}
+
+/// The SHA-256 of `data` in lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Splits a join token into the CA hash and the secret; a plain secret has no hash.
+pub fn parse_join_token(token: &str) -> (Option<&str>, &str) {
+    match token.strip_prefix("K10").and_then(|t| t.split_once("::")) {
+        Some((hash, secret)) => (Some(hash), secret),
+        None => (None, token),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +247,13 @@ mod tests {
         assert_eq!(a.ca_cert, b.ca_cert);
         assert_eq!(a.serving_cert, b.serving_cert);
         server_config(&b).expect("rustls accepts it");
+    }
+
+    #[test]
+    fn join_tokens_carry_the_ca_hash() {
+        let t = join_token("PEM", "secret");
+        assert_eq!(t.len(), 3 + 64 + 2 + 6);
+        assert_eq!(parse_join_token(&t), (Some(&t[3..67]), "secret"));
+        assert_eq!(parse_join_token("plain"), (None, "plain"));
     }
 }

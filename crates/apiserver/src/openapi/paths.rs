@@ -247,6 +247,28 @@ pub(super) fn add_resource(
         let suffix = camel(&sub.name);
         let body_schema = body_schema.as_deref();
         let mut item = PathItem::new(path_params(rt.namespaced, true));
+        if sub.name == "log" {
+            // Upstream's log REST produces text, described as a plain string.
+            let op = Op {
+                names: &names,
+                gvk: &sub_gvk,
+                action: "get".into(),
+                id: names.id("read", &suffix),
+                description: format!("read log of the specified {kind}"),
+            };
+            let types = &["application/json", "application/yaml", "text/plain"];
+            let mut resp = responses(&[("200", "OK")], None, types);
+            for content in resp["200"]["content"]
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|c| c.values_mut())
+            {
+                content["schema"] = json!({"type": "string"});
+            }
+            item.add("get", op.build(log_params(), None, resp));
+            item.insert_into(paths, format!("{object_path}/{}", sub.name));
+            continue;
+        }
         for verb in &sub.verbs {
             let (method, action, id_verb, desc, params, request, codes): (
                 _,
@@ -505,6 +527,52 @@ fn write_params(patch: bool) -> Vec<Value> {
         ));
     }
     params
+}
+
+/// `PodLogOptions` as query parameters.
+fn log_params() -> Vec<Value> {
+    vec![
+        query(
+            "container",
+            "string",
+            "Which container's log to read; may be left out when the pod has one container.",
+        ),
+        query(
+            "follow",
+            "boolean",
+            "Keep the response open and send lines as they are logged.",
+        ),
+        query(
+            "insecureSkipTLSVerifyBackend",
+            "boolean",
+            "Do not verify the serving certificate of the node agent the logs come from.",
+        ),
+        query(
+            "limitBytes",
+            "integer",
+            "Stop after this many bytes of log.",
+        ),
+        query(
+            "previous",
+            "boolean",
+            "Read the log of the container's previous instance.",
+        ),
+        query(
+            "sinceSeconds",
+            "integer",
+            "Only lines logged in the last this many seconds.",
+        ),
+        query(
+            "tailLines",
+            "integer",
+            "Only this many lines from the end of the log.",
+        ),
+        query(
+            "timestamps",
+            "boolean",
+            "Prefix every line with the time it was logged.",
+        ),
+    ]
 }
 
 fn delete_params() -> Vec<Value> {

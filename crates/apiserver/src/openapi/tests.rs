@@ -394,6 +394,12 @@ fn operations_follow_upstream_layout() {
     // Namespaces have no deletecollection upstream; nodes are cluster-scoped.
     assert!(core["paths"]["/api/v1/namespaces"]["delete"].is_null());
     assert!(core["paths"]["/api/v1/nodes/{name}"]["patch"].is_object());
+    let log = &core["paths"]["/api/v1/namespaces/{namespace}/pods/{name}/log"]["get"];
+    assert_eq!(log["operationId"], "readCoreV1NamespacedPodLog");
+    assert_eq!(
+        log["responses"]["200"]["content"]["text/plain"]["schema"],
+        json!({"type": "string"})
+    );
     let rbac = group_version_document(&Registry::builtin(), "rbac.authorization.k8s.io", "v1");
     assert_eq!(
         rbac["paths"]["/apis/rbac.authorization.k8s.io/v1/clusterroles"]["post"]["operationId"],

@@ -4,7 +4,8 @@
 //! - `mod.rs`: the per-request context and dispatch by verb.
 //! - `create.rs`, `get.rs`, `list.rs`, `watch.rs`, `update.rs`, `patch.rs`, `delete.rs`:
 //!   the verbs (`delete.rs` also serves deletecollection).
-//! - `scale.rs`: the `scale` subresource; `pods.rs`: `pods/binding` and `pods/eviction`.
+//! - `scale.rs`: the `scale` subresource; `pods.rs`: `pods/binding` and `pods/eviction`;
+//!   `log.rs`: `pods/log`, proxied to the node's agent.
 //! - `write.rs`: what every write shares: decoding a body into a checked object, the
 //!   store round trip, guaranteed updates.
 //! - `filter.rs`: namespace, label and field selection of objects.
@@ -14,6 +15,7 @@ mod delete;
 mod filter;
 mod get;
 mod list;
+mod log;
 mod patch;
 mod pods;
 mod scale;
@@ -184,6 +186,7 @@ pub async fn serve(
         ("patch", Some("scale")) => scale::write(&ctx, body, true).await,
         ("create", Some("binding")) => pods::bind(&ctx, body).await,
         ("create", Some("eviction")) => pods::evict(&ctx, body).await,
+        ("get", Some("log")) => log::log(&ctx).await,
         ("get", _) => get::get(&ctx).await,
         ("list", None) => list::list(&ctx).await,
         ("watch", None) => watch::watch(&ctx).await,
