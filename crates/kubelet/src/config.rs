@@ -86,6 +86,10 @@ pub struct SimConfig {
     /// Most lease renewals and node status reports in flight (kept apart from pod writes
     /// so that a burst of pods never starves heartbeats).
     pub heartbeat_concurrency: usize,
+    /// Every pod is synced again this often even when nothing was seen to change
+    /// (upstream's `syncFrequency`: ConfigMap and Secret volumes refresh so); `None` for
+    /// simulated nodes, whose pods have nothing to refresh.
+    pub resync_period: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -112,6 +116,7 @@ impl Default for SimConfig {
             node_status_report_interval: DEFAULT_NODE_STATUS_REPORT_INTERVAL,
             write_concurrency: 64,
             heartbeat_concurrency: 16,
+            resync_period: None,
         }
     }
 }

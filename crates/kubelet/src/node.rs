@@ -263,10 +263,15 @@ pub async fn register(
     node: &SimNode,
     runtime_version: &str,
 ) -> Result<String> {
-    let nodes: Api<Node> = Api::all(client.clone());
     let obj = build(cfg, node, runtime_version, Timestamp::now());
+    register_object(client, node, &obj).await
+}
+
+/// Registers the Node `obj` for `node` (see [`register`]) and returns its uid.
+pub async fn register_object(client: &kube::Client, node: &SimNode, obj: &Node) -> Result<String> {
+    let nodes: Api<Node> = Api::all(client.clone());
     let post = PostParams::default();
-    let created = api::retry(|| nodes.create(&post, &obj)).await;
+    let created = api::retry(|| nodes.create(&post, obj)).await;
     let node_obj = match created {
         Ok(n) => n,
         Err(e) if api::is_already_exists(&e) => {

@@ -106,6 +106,11 @@ pub(crate) async fn run(
         listing: None,
     };
     let mut synced = Some(synced);
+    let mut resync = m.shared.cfg.resync_period.map(|p| {
+        let mut t = tokio::time::interval_at(Instant::now() + p, p);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     loop {
         let next_retry = m.retries.peek().map(|Reverse((at, _))| *at);
         tokio::select! {
@@ -130,7 +135,14 @@ pub(crate) async fn run(
                 Control::NodeRecovered(i) => m.sync_all(|e| e.node == i),
             },
             _ = sleep_until(next_retry), if next_retry.is_some() => m.on_retry_due(),
+            _ = tick(&mut resync), if resync.is_some() => m.sync_all(|_| true),
         }
+    }
+}
+
+async fn tick(t: &mut Option<tokio::time::Interval>) {
+    if let Some(t) = t {
+        t.tick().await;
     }
 }
 
@@ -172,6 +184,14 @@ impl Manager {
             Event::InitDone => {
                 // Whatever the new list lacks was deleted while the watch was down.
                 if let Some(seen) = self.listing.take() {
+                    // The runtime may hold pods deleted while the agent was down.
+                    let runtime = self.shared.runtime.clone();
+                    let known = seen.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = runtime.retain(&known).await {
+                            tracing::warn!(error = %e, "removing pods that are gone failed");
+                        }
+                    });
                     let gone: Vec<String> = self
                         .pods
                         .keys()

@@ -177,6 +177,17 @@ fn container_status(
             false,
             Some(false),
         ),
+        ContainerState::Waiting { reason, message } => (
+            ApiState {
+                waiting: Some(ContainerStateWaiting {
+                    reason: Some(reason.clone()),
+                    message: (!message.is_empty()).then(|| message.clone()),
+                }),
+                ..Default::default()
+            },
+            false,
+            Some(false),
+        ),
         // No probes are simulated: a running container is started and ready at once,
         // except a regular init container, which is ready only once it completed.
         ContainerState::Running { started_at } => (
@@ -189,42 +200,55 @@ fn container_status(
             !init || is_sidecar(spec),
             Some(true),
         ),
-        ContainerState::Exited {
-            started_at,
-            finished_at,
-            exit_code,
-            reason,
-        } => (
-            ApiState {
-                terminated: Some(ContainerStateTerminated {
-                    container_id: Some(rt.id.clone()),
-                    exit_code: *exit_code,
-                    reason: Some(reason.clone()),
-                    started_at: time(*started_at),
-                    finished_at: time(*finished_at),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
+        ContainerState::Exited { exit_code, .. } => (
+            terminated(&rt.id, &rt.state),
             // A regular init container that completed counts as ready.
             init && !is_sidecar(spec) && *exit_code == 0,
             Some(false),
         ),
     };
+    let last_state = match &rt.last_state {
+        Some((id, st)) => terminated(id, st),
+        None => ApiState::default(),
+    };
     ApiContainerStatus {
         name: spec.name.clone(),
-        container_id: Some(rt.id.clone()),
+        container_id: (!rt.id.is_empty()).then(|| rt.id.clone()),
         image: rt.image.clone(),
         image_id: rt.image_ref.clone(),
         ready,
         started,
         restart_count: rt.restart_count,
         state: Some(state),
-        last_state: Some(ApiState::default()),
+        last_state: Some(last_state),
         // What the runtime enacted; the simulator enacts the spec (cpu and memory only,
         // as upstream reports).
         resources: rt.is_running().then(|| enacted(spec)).flatten(),
         volume_mounts: mounts,
+        ..Default::default()
+    }
+}
+
+/// A `terminated` state for an exited container; empty for any other state.
+fn terminated(id: &str, state: &ContainerState) -> ApiState {
+    let ContainerState::Exited {
+        started_at,
+        finished_at,
+        exit_code,
+        reason,
+    } = state
+    else {
+        return ApiState::default();
+    };
+    ApiState {
+        terminated: Some(ContainerStateTerminated {
+            container_id: (!id.is_empty()).then(|| id.to_string()),
+            exit_code: *exit_code,
+            reason: Some(reason.clone()),
+            started_at: time(*started_at),
+            finished_at: time(*finished_at),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -253,11 +277,21 @@ fn running(s: &ApiContainerStatus) -> bool {
     s.state.as_ref().is_some_and(|st| st.running.is_some())
 }
 
+/// The exit code of a stopped container: terminated, or waiting to restart after it
+/// terminated (upstream's `getPhase` counts both as stopped).
 fn exit_code(s: &ApiContainerStatus) -> Option<i32> {
-    s.state
-        .as_ref()
-        .and_then(|st| st.terminated.as_ref())
-        .map(|t| t.exit_code)
+    let terminated = |st: &Option<ApiState>| {
+        st.as_ref()
+            .and_then(|st| st.terminated.as_ref())
+            .map(|t| t.exit_code)
+    };
+    terminated(&s.state).or_else(|| {
+        s.state
+            .as_ref()
+            .is_some_and(|st| st.waiting.is_some())
+            .then(|| terminated(&s.last_state))
+            .flatten()
+    })
 }
 
 /// Upstream's `getPhase` for the states a runtime reports here (no restarts yet).

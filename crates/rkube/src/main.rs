@@ -3,6 +3,7 @@
 //! # Layout
 //! - `main.rs`: the CLI (clap) and logging set-up.
 //! - `cmd/server.rs`: `rkube server`, the control plane.
+//! - `cmd/agent.rs`: `rkube agent`, a node agent alone (and the node flags of `server`).
 //! - `cmd/sim.rs`: `rkube sim`, simulated nodes.
 //! - `cmd/bench/`: `rkube bench`, the benchmarks quoted in the README.
 
@@ -28,8 +29,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane: API server and scheduler.
+    /// Run the control plane (API server, scheduler, controllers) and a node agent.
     Server(cmd::server::Args),
+    /// Run a node agent alone, joining a running server.
+    Agent(cmd::agent::Args),
     /// Simulated nodes (like kwok) against a running API server.
     Sim(cmd::sim::Args),
     /// Run a benchmark and print its report.
@@ -52,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => cmd::server::run(args).await,
+            Command::Agent(args) => cmd::agent::run(args).await,
             Command::Sim(args) => cmd::sim::run(args).await,
             Command::Bench(b) => cmd::bench::run(b).await,
         }

@@ -7,6 +7,7 @@
 //! (`crate::status`). Two implementations: [`sim`] runs nothing and pretends; a CRI one
 //! (containerd over `runtime.v1`) will slot in beside it.
 
+pub mod cri;
 mod ipam;
 pub mod sim;
 
@@ -19,6 +20,8 @@ use k8s_openapi::api::core::v1::Pod;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("container runtime: {0}")]
+    Cri(String),
     #[error("pod {pod} has no node this runtime serves (spec.nodeName {node:?})")]
     UnknownNode { pod: String, node: String },
     #[error("no free pod IP in {block} for pod {pod}")]
@@ -55,6 +58,13 @@ pub struct SandboxStatus {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ContainerState {
     Created,
+    /// Not running and not to be started yet: `reason` as upstream's waiting reasons
+    /// (`ErrImagePull`, `ImagePullBackOff`, `CrashLoopBackOff`,
+    /// `CreateContainerConfigError`, …).
+    Waiting {
+        reason: String,
+        message: String,
+    },
     Running {
         started_at: Timestamp,
     },
@@ -77,6 +87,9 @@ pub struct ContainerStatus {
     /// The resolved image (`imageID`).
     pub image_ref: String,
     pub state: ContainerState,
+    /// The previous instance (its `<runtime>://<id>` and how it ended: `lastState`), once
+    /// the container has restarted.
+    pub last_state: Option<(String, ContainerState)>,
     pub restart_count: i32,
 }
 
@@ -137,6 +150,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// Forgets a pod whose API object is gone, releasing whatever it still holds.
     /// Idempotent.
     async fn remove_pod(&self, uid: &str) -> Result<()>;
+
+    /// Removes the pods the runtime still holds that are not in `known` (pod uids): the
+    /// ones deleted while the agent was down. Called after each full list of pods.
+    async fn retain(&self, known: &std::collections::HashSet<String>) -> Result<()> {
+        let _ = known;
+        Ok(())
+    }
 
     /// Lifecycle events for every pod this runtime runs. Each call opens a new stream.
     fn events(&self) -> BoxStream<'static, RuntimeEvent>;

@@ -338,6 +338,7 @@ fn start(pod: &Pod, uid: &str, ip: Ipv4Addr, now: Timestamp) -> PodRuntimeStatus
             image_ref: image_ref(&image),
             image,
             state,
+            last_state: None,
             restart_count: 0,
         }
     };
@@ -443,6 +444,7 @@ fn restore(
                     image: s.image.clone(),
                     image_ref: s.image_id.clone(),
                     state,
+                    last_state: None,
                     restart_count: s.restart_count,
                 })
             })
@@ -518,7 +520,7 @@ fn exit(c: &mut ContainerStatus, now: Timestamp, code: i32) {
         },
         // Never started: it exits without having run (what upstream reports for a
         // container killed before it started).
-        ContainerState::Created => ContainerState::Exited {
+        ContainerState::Created | ContainerState::Waiting { .. } => ContainerState::Exited {
             started_at: now,
             finished_at: now,
             exit_code: 137,

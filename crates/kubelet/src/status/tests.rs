@@ -63,6 +63,7 @@ fn rt_container(name: &str, state: ContainerState) -> ContainerStatus {
         image: "busybox:1.36".into(),
         image_ref: "sim://busybox:1.36".into(),
         state,
+        last_state: None,
         restart_count: 0,
     }
 }

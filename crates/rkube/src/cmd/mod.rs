@@ -1,5 +1,6 @@
 //! One file per CLI verb.
 
+pub mod agent;
 pub mod bench;
 pub mod server;
 pub mod sim;

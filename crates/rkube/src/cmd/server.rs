@@ -58,6 +58,11 @@ pub struct Args {
     /// A KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1) for the scheduler.
     #[arg(long)]
     pub scheduler_config: Option<PathBuf>,
+    /// Do not run a node agent in this process (no pods run on this machine).
+    #[arg(long)]
+    pub disable_agent: bool,
+    #[command(flatten)]
+    pub node: super::agent::NodeArgs,
 }
 
 /// A Go-style duration with one unit: `50s`, `2m`, `500ms`, `1h`.
@@ -178,12 +183,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             controllers_stop.clone(),
         )))
     };
+    // The node agent: this machine as a Node whose pods run through containerd.
+    let agent_stop = running.stop.child_token();
+    let agent = if args.disable_agent {
+        None
+    } else {
+        let client = super::kube_client(&running.kubeconfig).await?;
+        let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+        let cfg = args.node.config(&data_dir, running.state.token.clone());
+        let agent = kubelet::Agent::start(client, cfg, agent_stop.clone())
+            .await
+            .context("starting the node agent (--disable-agent runs without one)")?;
+        println!("node agent ready: node {}", agent.node_name);
+        Some(agent)
+    };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+    // Pods keep running: a restarted agent adopts them.
+    agent_stop.cancel();
+    if let Some(agent) = agent {
+        agent.join().await;
+    }
     controllers_stop.cancel();
     if let Some(task) = controllers {
         let _ = task.await;

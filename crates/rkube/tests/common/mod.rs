@@ -26,8 +26,34 @@ impl Server {
         s
     }
 
-    /// Starts `rkube server` on a free port over an existing data dir.
+    /// Starts `rkube server` on a free port over an existing data dir, without a node
+    /// agent (no containers run).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--disable-agent"];
+        args.extend_from_slice(extra);
+        Self::launch(dir, &args)
+    }
+
+    /// Starts `rkube server` with its node agent on this machine's containerd (see
+    /// scripts/node-setup.sh): the kubelet API on a free port, logs under the data dir.
+    pub fn start_node(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Self::start_node_in(&dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// [`Server::start_node`] over an existing data dir (a restart keeps the node's pods).
+    pub fn start_node_in(dir: &Path, extra: &[&str]) -> Server {
+        let logs = dir.join("pod-logs");
+        let logs = logs.to_str().expect("utf-8 path");
+        let mut args = vec!["--kubelet-port", "0", "--pod-log-dir", logs];
+        args.extend_from_slice(extra);
+        Self::launch(dir, &args)
+    }
+
+    fn launch(dir: &Path, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rkube"));
         cmd.args(["server", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
@@ -61,6 +87,21 @@ impl Server {
             kubeconfig: dir.join("admin.kubeconfig"),
             _tmp: None,
         }
+    }
+
+    /// Stops the server as an operator would (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
     }
 
     pub fn kill(&mut self) {

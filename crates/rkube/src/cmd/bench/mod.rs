@@ -5,11 +5,13 @@
 //! - `api.rs`: `rkube bench api`, API throughput/latency per datastore, RSS, start time.
 //! - `scheduler.rs`: `rkube bench scheduler`, scheduling throughput on simulated nodes.
 //! - `controllers.rs`: `rkube bench controllers`, Deployments converging against bare pods.
+//! - `node.rs`: `rkube bench node`, pod startup on containerd against CRI direct.
 //! - `procs.rs`: starting servers as child processes, reading their RSS.
 
 mod api;
 mod client;
 mod controllers;
+mod node;
 mod procs;
 mod scheduler;
 
@@ -26,6 +28,9 @@ pub enum Bench {
     /// Time for Deployments to become available, roll out and be deleted on simulated
     /// nodes, against the same number of bare pods.
     Controllers(controllers::Args),
+    /// Pod startup latency on this machine's containerd (create -> Running), against the
+    /// same pods started straight over CRI, with the agent's and containerd's RSS.
+    Node(node::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
@@ -33,6 +38,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Api(args) => api::run(args).await,
         Bench::Scheduler(args) => scheduler::run(args).await,
         Bench::Controllers(args) => controllers::run(args).await,
+        Bench::Node(args) => node::run(args).await,
     }
 }
 

@@ -18,7 +18,14 @@ pub struct ServerProc {
 }
 
 impl ServerProc {
+    /// A control plane without a node agent.
     pub fn start(data_dir: &Path, extra: &[String]) -> anyhow::Result<ServerProc> {
+        let mut args = vec!["--disable-agent".to_string()];
+        args.extend_from_slice(extra);
+        Self::launch(data_dir, &args)
+    }
+
+    pub fn launch(data_dir: &Path, extra: &[String]) -> anyhow::Result<ServerProc> {
         let started = Instant::now();
         let mut child = Command::new(std::env::current_exe()?)
             .args(["server", "--bind", "127.0.0.1:0", "--data-dir"])
