@@ -236,6 +236,7 @@ fn terminated(id: &str, state: &ContainerState) -> ApiState {
         finished_at,
         exit_code,
         reason,
+        message,
     } = state
     else {
         return ApiState::default();
@@ -245,6 +246,7 @@ fn terminated(id: &str, state: &ContainerState) -> ApiState {
             container_id: (!id.is_empty()).then(|| id.to_string()),
             exit_code: *exit_code,
             reason: Some(reason.clone()),
+            message: message.clone(),
             started_at: time(*started_at),
             finished_at: time(*finished_at),
             ..Default::default()

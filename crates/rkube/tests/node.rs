@@ -559,3 +559,39 @@ fn an_agent_joins_with_the_node_token() {
         .status();
     let _ = child.wait();
 }
+
+#[test]
+fn termination_messages_come_from_the_file_or_the_log() {
+    let s = Node::start(&[]);
+    ready_nodes(&s, 1);
+    apply(
+        &s,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: farewell}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: file
+    image: localhost/busybox:latest
+    command: ["sh", "-c", "echo -n 'done: 42 rows' > /dev/termination-log"]
+  - name: logs
+    image: localhost/busybox:latest
+    command: ["sh", "-c", "echo starting; echo 'fatal: no config'; exit 3"]
+    terminationMessagePolicy: FallbackToLogsOnError
+"#,
+    );
+    wait_for(MINUTE, "the pod finished", || {
+        (pod_field(&s, "farewell", "{.status.phase}") == "Failed").then_some(())
+    });
+    let msg = |c: &str| {
+        pod_field(
+            &s,
+            "farewell",
+            &format!(r#"{{.status.containerStatuses[?(@.name=="{c}")].state.terminated.message}}"#),
+        )
+    };
+    assert_eq!(msg("file"), "done: 42 rows");
+    assert_eq!(msg("logs"), "starting\nfatal: no config");
+}

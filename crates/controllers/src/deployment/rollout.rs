@@ -224,7 +224,13 @@ impl<'a> Rollout<'a> {
         if util::is_recreate(&self.d) {
             return want;
         }
-        let current: i32 = all.iter().map(|rs| util::rs_replicas(rs)).sum();
+        // Upstream sums the sizes asked of the ReplicaSets; a ReplicaSet just scaled down
+        // still has the pods it is deleting until its status says otherwise, and counting
+        // them keeps the live pods within maxSurge too, not only the sizes.
+        let current: i32 = all
+            .iter()
+            .map(|rs| util::rs_replicas(rs).max(util::rs_status(rs).0))
+            .sum();
         let max_total = want + util::max_surge(&self.d);
         if current >= max_total {
             return current_new;

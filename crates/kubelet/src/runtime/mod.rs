@@ -73,6 +73,9 @@ pub enum ContainerState {
         finished_at: Timestamp,
         exit_code: i32,
         reason: String,
+        /// The termination message (`terminationMessagePath`, or the log's tail with
+        /// `FallbackToLogsOnError`), if any.
+        message: Option<String>,
     },
 }
 

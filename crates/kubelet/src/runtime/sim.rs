@@ -355,6 +355,7 @@ fn start(pod: &Pod, uid: &str, ip: Ipv4Addr, now: Timestamp) -> PodRuntimeStatus
                     finished_at: now,
                     exit_code: 0,
                     reason: "Completed".into(),
+                    message: None,
                 }
             };
             new(&c.name, c.image.as_ref(), state)
@@ -434,6 +435,7 @@ fn restore(
                         finished_at: t.finished_at.as_ref()?.0,
                         exit_code: t.exit_code,
                         reason: t.reason.clone().unwrap_or_default(),
+                        message: t.message.clone(),
                     }
                 } else {
                     return None;
@@ -517,6 +519,7 @@ fn exit(c: &mut ContainerStatus, now: Timestamp, code: i32) {
             finished_at: now,
             exit_code: code,
             reason: if code == 0 { "Completed" } else { "Error" }.into(),
+            message: None,
         },
         // Never started: it exits without having run (what upstream reports for a
         // container killed before it started).
@@ -525,6 +528,7 @@ fn exit(c: &mut ContainerStatus, now: Timestamp, code: i32) {
             finished_at: now,
             exit_code: 137,
             reason: "ContainerStatusUnknown".into(),
+            message: None,
         },
         done @ ContainerState::Exited { .. } => done,
     };

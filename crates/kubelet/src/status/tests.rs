@@ -74,6 +74,7 @@ fn exited(code: i32) -> ContainerState {
         finished_at: ts(1),
         exit_code: code,
         reason: if code == 0 { "Completed" } else { "Error" }.into(),
+        message: None,
     }
 }
 

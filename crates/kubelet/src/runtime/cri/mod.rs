@@ -49,6 +49,13 @@ const INIT_LABEL: &str = "rkube.io/init-container";
 /// The image as the pod spec names it.
 const IMAGE_ANNOTATION: &str = "rkube.io/image";
 const RESTART_COUNT_ANNOTATION: &str = "io.kubernetes.container.restartCount";
+const TERMINATION_PATH_ANNOTATION: &str = "io.kubernetes.container.terminationMessagePath";
+const TERMINATION_POLICY_ANNOTATION: &str = "io.kubernetes.container.terminationMessagePolicy";
+/// Upstream's limits: the message file is read up to 4 KiB; the log fallback takes the
+/// last 80 lines, up to 2 KiB.
+const MAX_MESSAGE: usize = 4096;
+const FALLBACK_LINES: i64 = 80;
+const FALLBACK_BYTES: usize = 2048;
 /// How often containers are listed for state changes.
 const RELIST_PERIOD: Duration = Duration::from_secs(1);
 /// When a container cannot be configured (a missing ConfigMap…), retry this often.
@@ -655,6 +662,28 @@ impl Inner {
         if !spec::host_network(pod) && !mounts.iter().any(|m| m.container_path == "/etc/hosts") {
             mounts.push(self.hosts_file(pod, &pod_ips)?);
         }
+        let message_path = c
+            .termination_message_path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/dev/termination-log".into());
+        let message_file = self
+            .cfg
+            .pods_root
+            .join(spec::uid(pod))
+            .join("containers")
+            .join(&c.name)
+            .join(attempt.to_string());
+        if let Some(dir) = message_file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&message_file, b"")
+            .map_err(|e| format!("writing {}: {e}", message_file.display()))?;
+        mounts.push(k8s_cri::v1::Mount {
+            container_path: message_path.clone(),
+            host_path: message_file.to_string_lossy().into_owned(),
+            ..Default::default()
+        });
         let expand = |list: &Option<Vec<String>>| -> Vec<String> {
             list.iter()
                 .flatten()
@@ -695,6 +724,13 @@ impl Inner {
                     c.image.clone().unwrap_or_default(),
                 ),
                 (RESTART_COUNT_ANNOTATION.to_string(), attempt.to_string()),
+                (TERMINATION_PATH_ANNOTATION.to_string(), message_path),
+                (
+                    TERMINATION_POLICY_ANNOTATION.to_string(),
+                    c.termination_message_policy
+                        .clone()
+                        .unwrap_or_else(|| "File".into()),
+                ),
             ]),
             log_path: format!("{}/{attempt}.log", c.name),
             stdin: c.stdin.unwrap_or(false),
@@ -858,6 +894,7 @@ impl Inner {
             finished_at: ts(d.finished_at),
             exit_code: d.exit_code,
             reason,
+            message: termination_message(&d).await,
         })
     }
 
@@ -1211,6 +1248,40 @@ impl Inner {
         let running = d.state == CriState::ContainerRunning as i32;
         Ok((PathBuf::from(d.log_path), running))
     }
+}
+
+/// An exited container's termination message (upstream `getTerminationMessage`): the
+/// runtime's, else the file mounted at `terminationMessagePath`, else — with
+/// `FallbackToLogsOnError` and a failure — the tail of its log.
+async fn termination_message(d: &k8s_cri::v1::ContainerStatus) -> Option<String> {
+    if !d.message.is_empty() {
+        return Some(d.message.clone());
+    }
+    let path = d.annotations.get(TERMINATION_PATH_ANNOTATION)?;
+    let host = d.mounts.iter().find(|m| &m.container_path == path)?;
+    let mut text = std::fs::read(&host.host_path).unwrap_or_default();
+    text.truncate(MAX_MESSAGE);
+    let policy = d.annotations.get(TERMINATION_POLICY_ANNOTATION);
+    if text.is_empty()
+        && d.exit_code != 0
+        && policy.map(String::as_str) == Some("FallbackToLogsOnError")
+    {
+        let opts = crate::logs::LogOptions {
+            tail_lines: Some(FALLBACK_LINES),
+            ..Default::default()
+        };
+        let done: crate::logs::RunningCheck = Box::new(|| Box::pin(async { false }));
+        if let Ok(mut stream) = crate::logs::open(PathBuf::from(&d.log_path), opts, done).await {
+            while let Some(Ok(chunk)) = stream.next().await {
+                text.extend_from_slice(&chunk);
+            }
+        }
+        if text.len() > FALLBACK_BYTES {
+            text.drain(..text.len() - FALLBACK_BYTES);
+        }
+    }
+    let text = String::from_utf8_lossy(&text).into_owned();
+    (!text.is_empty()).then_some(text)
 }
 
 fn remove_log_dirs(root: &Path, uid: &str) {
