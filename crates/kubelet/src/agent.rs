@@ -94,6 +94,10 @@ pub struct AgentConfig {
     pub pod_cidr: Ipv4Cidr,
     pub lease_duration: Duration,
     pub lease_renew_interval: Duration,
+    /// Image garbage collection starts at this disk usage (percent; 100 turns it off)…
+    pub image_gc_high_threshold: u8,
+    /// …and frees space down to this one.
+    pub image_gc_low_threshold: u8,
 }
 
 impl AgentConfig {
@@ -112,6 +116,8 @@ impl AgentConfig {
             pod_cidr: Ipv4Cidr::new(Ipv4Addr::new(10, 42, 0, 0), 24),
             lease_duration: crate::config::DEFAULT_LEASE_DURATION,
             lease_renew_interval: crate::config::DEFAULT_LEASE_RENEW_INTERVAL,
+            image_gc_high_threshold: 85,
+            image_gc_low_threshold: 80,
         }
     }
 }
@@ -287,6 +293,35 @@ fn node_object(
     }
 }
 
+/// How often unused images are looked at (upstream's `ImageGCPeriod`); the first look
+/// comes shortly after start.
+const IMAGE_GC_PERIOD: Duration = Duration::from_secs(300);
+const IMAGE_GC_FIRST: Duration = Duration::from_secs(10);
+
+async fn collect_images(cri: Arc<CriRuntime>, high: u8, low: u8, stop: CancellationToken) {
+    if high >= 100 {
+        return;
+    }
+    let mut next = IMAGE_GC_FIRST;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(next) => {}
+        }
+        next = IMAGE_GC_PERIOD;
+        match cri
+            .collect_images(high, low, &[containerd::SANDBOX_IMAGE])
+            .await
+        {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!(?removed, "removed unused images (disk above {high}%)");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "image garbage collection failed"),
+        }
+    }
+}
+
 /// A stable id for this agent's containers: from its directory, so a restarted agent
 /// finds (adopts) what it ran, and two agents on one containerd never mix pods.
 fn agent_id(dir: &std::path::Path) -> Result<String> {
@@ -349,6 +384,7 @@ impl Agent {
         let version = cri.version().await?.container_runtime_version();
         let image_list = images(cri.images().await.unwrap_or_default());
         let cri = Arc::new(cri);
+        let images_runtime = cri.clone();
 
         let bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), cfg.kubelet_port);
         let (kubelet_addr, server_task) = crate::server::start(
@@ -402,6 +438,12 @@ impl Agent {
         let (_control, control_rx) = mpsc::unbounded_channel();
         let (synced_tx, synced_rx) = oneshot::channel();
         let tasks = vec![
+            tokio::spawn(collect_images(
+                images_runtime,
+                cfg.image_gc_high_threshold,
+                cfg.image_gc_low_threshold,
+                stop.clone(),
+            )),
             server_task,
             tokio::spawn(heartbeat::run(shared.clone(), stop.clone())),
             tokio::spawn(pods::run(shared, control_rx, synced_tx, stop.clone())),

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::AgentConfig;
 
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
+/// The pause image sandboxes run (containerd's `sandbox_image`, imported locally).
+pub const SANDBOX_IMAGE: &str = "localhost/pause:3.9";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -76,7 +78,7 @@ state = "{state}"
 
 [plugins]
   [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = "localhost/pause:3.9"
+    sandbox_image = "{sandbox_image}"
     systemd_cgroup = false
     restrict_oom_score_adj = true
     disable_apparmor = true
@@ -100,6 +102,7 @@ state = "{state}"
         state = state.display(),
         socket = socket.display(),
         cni = cni_conf.display(),
+        sandbox_image = SANDBOX_IMAGE,
     )
 }
 

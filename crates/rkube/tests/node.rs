@@ -595,3 +595,42 @@ spec:
     assert_eq!(msg("file"), "done: 42 rows");
     assert_eq!(msg("logs"), "starting\nfatal: no config");
 }
+
+#[test]
+fn unused_images_are_collected_when_the_disk_is_past_the_threshold() {
+    // On a containerd of its own, so no other test's images go.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let socket = tmp.path().join("containerd.sock");
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/node-images");
+    let mut s = Node::start_in(
+        tmp.path(),
+        &[
+            "--containerd-socket",
+            socket.to_str().expect("path"),
+            "--agent-images",
+            images.to_str().expect("path"),
+            // Any usage is past 0 %: everything unused goes.
+            "--image-gc-high-threshold",
+            "0",
+            "--image-gc-low-threshold",
+            "0",
+        ],
+    );
+    ready_nodes(&s, 1);
+    let list = || {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(&socket)
+            .args(["-n", "k8s.io", "images", "ls", "-q"])
+            .output()
+            .expect("ctr");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // Imported at start (the agent fails to start otherwise), then collected.
+    wait_for(MINUTE, "busybox collected", || {
+        (!list().contains("localhost/busybox:latest")).then_some(())
+    });
+    // The sandbox image stays.
+    assert!(list().contains("localhost/pause:3.9"), "{}", list());
+    s.stop();
+}

@@ -36,6 +36,13 @@ pub struct NodeArgs {
     /// resolv.conf).
     #[arg(long, value_delimiter = ',')]
     pub cluster_dns: Vec<String>,
+    /// Disk usage (percent of the image filesystem) at which unused images are removed;
+    /// 100 never removes any.
+    #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_high_threshold: u8,
+    /// Disk usage that image garbage collection frees down to.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_low_threshold: u8,
 }
 
 impl NodeArgs {
@@ -50,6 +57,8 @@ impl NodeArgs {
         cfg.log_root = self.pod_log_dir.clone();
         cfg.pod_cidr = self.pod_cidr;
         cfg.cluster_dns = self.cluster_dns.clone();
+        cfg.image_gc_high_threshold = self.image_gc_high_threshold;
+        cfg.image_gc_low_threshold = self.image_gc_low_threshold;
         cfg
     }
 }

@@ -49,6 +49,11 @@ impl Server {
         let logs = dir.join("pod-logs");
         let logs = logs.to_str().expect("utf-8 path");
         let mut args = vec!["--kubelet-port", "0", "--pod-log-dir", logs];
+        // The machine's images cannot be pulled again: no image garbage collection on the
+        // shared containerd, whatever the disk looks like.
+        if !extra.iter().any(|a| a.starts_with("--image-gc")) {
+            args.extend(["--image-gc-high-threshold", "100"]);
+        }
         args.extend_from_slice(extra);
         Self::launch(dir, &args)
     }

@@ -266,6 +266,96 @@ impl CriRuntime {
         Ok(CriRuntime { inner })
     }
 
+    /// Upstream's image garbage collection: when the image filesystem is at least `high`
+    /// percent full, removes images no container uses (any agent's; `keep` never), largest
+    /// first, until it is below `low` percent. Returns the images removed.
+    pub async fn collect_images(&self, high: u8, low: u8, keep: &[&str]) -> Result<Vec<String>> {
+        let cri = &self.inner.cri;
+        let fs = cri
+            .img
+            .clone()
+            .image_fs_info(k8s_cri::v1::ImageFsInfoRequest {})
+            .await
+            .map_err(|s| cri_err("reading the image filesystem", &s))?
+            .into_inner();
+        let Some(mount) = fs
+            .image_filesystems
+            .first()
+            .and_then(|f| f.fs_id.as_ref())
+            .map(|id| id.mountpoint.clone())
+        else {
+            return Ok(Vec::new());
+        };
+        let Ok(st) = rustix::fs::statvfs(mount.as_str()) else {
+            return Ok(Vec::new());
+        };
+        let capacity = st.f_blocks.saturating_mul(st.f_frsize);
+        let used = capacity.saturating_sub(st.f_bavail.saturating_mul(st.f_frsize));
+        if capacity == 0 || used * 100 < capacity * u64::from(high) {
+            return Ok(Vec::new());
+        }
+        let mut to_free = used.saturating_sub(capacity * u64::from(low) / 100);
+        let containers = cri
+            .rt
+            .clone()
+            .list_containers(k8s_cri::v1::ListContainersRequest { filter: None })
+            .await
+            .map_err(|s| cri_err("listing containers", &s))?
+            .into_inner()
+            .containers;
+        let in_use: HashSet<String> = containers
+            .iter()
+            .flat_map(|c| {
+                [
+                    c.image_ref.clone(),
+                    c.image
+                        .as_ref()
+                        .map(|i| i.image.clone())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let mut images = cri
+            .img
+            .clone()
+            .list_images(k8s_cri::v1::ListImagesRequest { filter: None })
+            .await
+            .map_err(|s| cri_err("listing images", &s))?
+            .into_inner()
+            .images;
+        images.retain(|i| {
+            !in_use.contains(&i.id)
+                && !i
+                    .repo_tags
+                    .iter()
+                    .any(|t| in_use.contains(t) || keep.contains(&t.as_str()))
+                && !i.pinned
+        });
+        images.sort_by_key(|i| std::cmp::Reverse(i.size));
+        let mut removed = Vec::new();
+        for i in images {
+            if to_free == 0 {
+                break;
+            }
+            let req = k8s_cri::v1::RemoveImageRequest {
+                image: Some(ImageSpec {
+                    image: i.id.clone(),
+                    ..Default::default()
+                }),
+            };
+            match cri.img.clone().remove_image(req).await {
+                Ok(_) => {
+                    to_free = to_free.saturating_sub(i.size);
+                    removed.push(i.repo_tags.first().cloned().unwrap_or(i.id));
+                }
+                Err(s) => {
+                    tracing::warn!(image = %i.id, error = %describe(&s), "removing an unused image failed")
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// The images containerd holds (`status.images` of the Node): names and size.
     pub async fn images(&self) -> Result<Vec<(Vec<String>, u64)>> {
         let list = self
