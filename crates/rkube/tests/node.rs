@@ -634,3 +634,60 @@ fn unused_images_are_collected_when_the_disk_is_past_the_threshold() {
     assert!(list().contains("localhost/pause:3.9"), "{}", list());
     s.stop();
 }
+
+#[test]
+fn sidecars_run_beside_the_app_and_host_network_pods_take_the_node_address() {
+    let s = Node::start(&[]);
+    ready_nodes(&s, 1);
+    apply(
+        &s,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: with-sidecar}
+spec:
+  initContainers:
+  - name: side
+    image: localhost/busybox:latest
+    restartPolicy: Always
+    command: ["sh", "-c", "echo side-up > /shared/ready; sleep 3600"]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  containers:
+  - name: app
+    image: localhost/busybox:latest
+    command: ["sh", "-c", "cat /shared/ready; sleep 3600"]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  volumes:
+  - {name: shared, emptyDir: {}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: on-host}
+spec:
+  hostNetwork: true
+  containers:
+  - name: c
+    image: localhost/busybox:latest
+    command: ["sh", "-c", "echo host-net; sleep 3600"]
+"#,
+    );
+    wait_running(&s, "with-sidecar");
+    assert_eq!(
+        wait_logs(&s, &["with-sidecar", "-c", "app"], "side-up"),
+        "side-up\n"
+    );
+    let side = pod_field(
+        &s,
+        "with-sidecar",
+        "{.status.initContainerStatuses[0].started} {.status.initContainerStatuses[0].ready}",
+    );
+    assert_eq!(side, "true true");
+    let table = s.ok(&["get", "pod", "with-sidecar"]);
+    assert!(table.contains("2/2"), "{table}");
+
+    wait_running(&s, "on-host");
+    wait_logs(&s, &["on-host"], "host-net");
+    let ips = pod_field(&s, "on-host", "{.status.podIP} {.status.hostIP}");
+    let (pod_ip, host_ip) = ips.split_once(' ').expect("two addresses");
+    assert_eq!(pod_ip, host_ip);
+}
