@@ -1095,7 +1095,8 @@ impl Inner {
         let volumes = match self.volumes.setup(pod).await {
             Ok(v) => v,
             Err(e) => {
-                let msg = format!("MountVolume.SetUp failed: {e}");
+                // Already upstream's "MountVolume.SetUp failed for volume …" message.
+                let msg = e.to_string();
                 self.event(pod, None, true, "FailedMount", msg.clone());
                 return Err(Error::Cri(msg));
             }
