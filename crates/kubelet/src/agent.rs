@@ -228,8 +228,8 @@ fn node_object(
     runtime_version: &str,
     kubelet_port: u16,
     images: Vec<ContainerImage>,
+    cap: BTreeMap<String, Quantity>,
 ) -> Node {
-    let cap = capacity(&cfg.dir);
     let machine_id = read("/etc/machine-id");
     let system_uuid = Some(read("/sys/class/dmi/id/product_uuid"))
         .filter(|s| !s.is_empty())
@@ -362,6 +362,10 @@ impl Agent {
         };
         let supervised = containerd::ensure(&cfg, &stop).await?;
         let id = agent_id(&cfg.dir)?;
+        let cap = capacity(&cfg.dir);
+        let memory = cap
+            .get("memory")
+            .map_or(0, |q| apimachinery::quantity::value(&q.0));
         let cri = CriRuntime::new(
             client.clone(),
             CriConfig {
@@ -374,10 +378,10 @@ impl Agent {
                     cluster_domain: cfg.cluster_domain.clone(),
                     log_root: cfg.log_root.clone(),
                     cgroup_root: "/kubepods".into(),
-                    memory_capacity: i64::try_from(memory_kib() * 1024).unwrap_or(i64::MAX),
+                    memory_capacity: memory,
                 },
                 pods_root: cfg.dir.join("pods"),
-                allocatable: capacity(&cfg.dir),
+                allocatable: cap.clone(),
             },
             stop.clone(),
         )?;
@@ -412,7 +416,15 @@ impl Agent {
             ..SimConfig::default()
         };
         let node = SimNode::new(name.clone(), 0, ip, cfg.pod_cidr);
-        let obj = node_object(&cfg, &sim, &node, &version, kubelet_addr.port(), image_list);
+        let obj = node_object(
+            &cfg,
+            &sim,
+            &node,
+            &version,
+            kubelet_addr.port(),
+            image_list,
+            cap,
+        );
         let uid = node::register_object(&client, &node, &obj)
             .await
             .map_err(|source| Error::Register {

@@ -16,7 +16,7 @@ mod backoff;
 pub mod client;
 pub mod spec;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -536,7 +536,7 @@ impl Inner {
             .image_present(&image)
             .await
             .map_err(|s| ("ErrImagePull", describe(&s)))?;
-        match (policy, present) {
+        match (policy, &present) {
             ("Never", Some(img)) | ("IfNotPresent", Some(img)) => {
                 self.event(
                     pod,
@@ -545,7 +545,7 @@ impl Inner {
                     "Pulled",
                     format!("Container image {image:?} already present on machine"),
                 );
-                return Ok(img);
+                return Ok(img.clone());
             }
             ("Never", None) => {
                 let msg =
@@ -606,7 +606,7 @@ impl Inner {
                 let err = describe(&s);
                 // An offline node keeps working with the copy it has (machines here reach
                 // no registry): a failed refresh of a present image is only a warning.
-                if let Some(img) = self.cri.image_present(&image).await.ok().flatten() {
+                if let Some(img) = present {
                     self.event(pod, Some(&c.name), true, "Failed", format!(
                         "Failed to pull image {image:?}: {err}; using the image present on the node"
                     ));
@@ -631,6 +631,28 @@ impl Inner {
                 Err(("ErrImagePull", err))
             }
         }
+    }
+
+    /// A container that cannot be created yet: a `Failed` event, the waiting `reason`, and
+    /// another try after [`CONFIG_RETRY`].
+    fn cannot_create(
+        self: &Arc<Self>,
+        pod: &Pod,
+        c: &Container,
+        reason: &str,
+        message: String,
+    ) -> Step {
+        let uid = spec::uid(pod);
+        self.event(
+            pod,
+            Some(&c.name),
+            true,
+            "Failed",
+            format!("Error: {message}"),
+        );
+        self.set_waiting(uid, c, reason, message);
+        self.wake_after(uid, CONFIG_RETRY);
+        Step::Waiting
     }
 
     /// Creates and starts instance `attempt` of container `c` in `sandbox`.
@@ -658,16 +680,7 @@ impl Inner {
         {
             Ok(cfg) => cfg,
             Err(message) => {
-                self.event(
-                    pod,
-                    Some(&c.name),
-                    true,
-                    "Failed",
-                    format!("Error: {message}"),
-                );
-                self.set_waiting(uid, c, "CreateContainerConfigError", message);
-                self.wake_after(uid, CONFIG_RETRY);
-                return Ok(Step::Waiting);
+                return Ok(self.cannot_create(pod, c, "CreateContainerConfigError", message));
             }
         };
         let sandbox_config = spec::sandbox_config(pod, 0, &self.cfg.node, &self.cfg.agent_id);
@@ -679,17 +692,7 @@ impl Inner {
         let id = match self.cri.rt.clone().create_container(req).await {
             Ok(r) => r.into_inner().container_id,
             Err(s) => {
-                let message = describe(&s);
-                self.event(
-                    pod,
-                    Some(&c.name),
-                    true,
-                    "Failed",
-                    format!("Error: {message}"),
-                );
-                self.set_waiting(uid, c, "CreateContainerError", message);
-                self.wake_after(uid, CONFIG_RETRY);
-                return Ok(Step::Waiting);
+                return Ok(self.cannot_create(pod, c, "CreateContainerError", describe(&s)));
             }
         };
         self.event(
@@ -1536,20 +1539,20 @@ impl super::Runtime for CriRuntime {
             .sandboxes(None)
             .await
             .map_err(|s| cri_err("listing sandboxes", &s))?;
-        let mut gone: BTreeMap<String, ()> = BTreeMap::new();
+        let mut gone: BTreeSet<String> = BTreeSet::new();
         for sb in sandboxes {
             if let Some(uid) = sb.labels.get(client::POD_UID_LABEL)
                 && !known.contains(uid)
             {
-                gone.insert(uid.clone(), ());
+                gone.insert(uid.clone());
             }
         }
         for uid in self.inner.volumes.pod_dirs() {
             if !known.contains(&uid) {
-                gone.insert(uid, ());
+                gone.insert(uid);
             }
         }
-        for uid in gone.keys() {
+        for uid in &gone {
             tracing::info!(uid, "removing a pod that no longer exists");
             self.inner.remove(uid).await?;
         }
