@@ -63,76 +63,47 @@ fn which(bin: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// containerd's config for a supervised instance: the settings of
-/// `scripts/node/containerd.toml` with state under `dir`.
+/// The node set-up's own files (`scripts/node-setup.sh` installs them for a containerd it
+/// starts); a supervised containerd gets the same, with its paths moved.
+const NODE_CONFIG: &str = include_str!("../../../scripts/node/containerd.toml");
+const NODE_CONFLIST: &str = include_str!("../../../scripts/node/10-rkube.conflist");
+
+/// containerd's config for a supervised instance: `scripts/node/containerd.toml` with
+/// state under `dir`, its socket at `socket` and its CNI config in `cni_conf`.
 fn config(dir: &Path, socket: &Path, cni_conf: &Path) -> String {
-    let root = dir.join("root");
-    let state = dir.join("state");
-    format!(
-        r#"version = 2
-root = "{root}"
-state = "{state}"
-
-[grpc]
-  address = "{socket}"
-
-[plugins]
-  [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = "{sandbox_image}"
-    systemd_cgroup = false
-    restrict_oom_score_adj = true
-    disable_apparmor = true
-    enable_selinux = false
-    stream_server_address = "127.0.0.1"
-    stream_server_port = "0"
-    max_container_log_line_size = 16384
-    [plugins."io.containerd.grpc.v1.cri".containerd]
-      snapshotter = "overlayfs"
-      default_runtime_name = "runc"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-        runtime_type = "io.containerd.runc.v2"
-        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-          SystemdCgroup = false
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "/usr/lib/cni"
-      conf_dir = "{cni}"
-      max_conf_num = 1
-"#,
-        root = root.display(),
-        state = state.display(),
-        socket = socket.display(),
-        cni = cni_conf.display(),
-        sandbox_image = SANDBOX_IMAGE,
-    )
+    let set = |text: String, key: &str, from: &str, to: &Path| {
+        text.replace(
+            &format!("{key} = \"{from}\""),
+            &format!("{key} = \"{}\"", to.display()),
+        )
+    };
+    let text = set(
+        NODE_CONFIG.to_string(),
+        "root",
+        "/var/lib/containerd",
+        &dir.join("root"),
+    );
+    let text = set(text, "state", "/run/containerd", &dir.join("state"));
+    let text = set(text, "address", DEFAULT_SOCKET, socket);
+    set(text, "conf_dir", "/etc/cni/net.d", cni_conf)
 }
 
-/// The pod network: a bridge with host-local addresses from the node's pod CIDR.
-fn conflist(cfg: &AgentConfig) -> String {
+/// The pod network of `scripts/node/10-rkube.conflist` (a bridge with host-local
+/// addresses) on the node's pod CIDR.
+fn conflist(cfg: &AgentConfig) -> Result<String, Error> {
+    let bad = |why: String| Error::Write {
+        path: PathBuf::from("10-rkube.conflist"),
+        source: std::io::Error::other(why),
+    };
+    let mut list: serde_json::Value =
+        serde_json::from_str(NODE_CONFLIST).map_err(|e| bad(e.to_string()))?;
+    let range = list
+        .pointer_mut("/plugins/0/ipam/ranges/0/0")
+        .ok_or_else(|| bad("no ipam range".into()))?;
     let gateway = cfg.pod_cidr.nth(1).unwrap_or(cfg.pod_cidr.addr);
-    format!(
-        r#"{{
-  "cniVersion": "0.4.0",
-  "name": "rkube",
-  "plugins": [
-    {{
-      "type": "bridge",
-      "bridge": "cni0",
-      "isGateway": true,
-      "ipMasq": true,
-      "hairpinMode": true,
-      "ipam": {{
-        "type": "host-local",
-        "ranges": [[{{"subnet": "{cidr}", "gateway": "{gateway}"}}]],
-        "routes": [{{"dst": "0.0.0.0/0"}}],
-        "dataDir": "/var/lib/cni/networks"
-      }}
-    }},
-    {{"type": "portmap", "capabilities": {{"portMappings": true}}}}
-  ]
-}}
-"#,
-        cidr = cfg.pod_cidr,
-    )
+    range["subnet"] = serde_json::json!(cfg.pod_cidr.to_string());
+    range["gateway"] = serde_json::json!(gateway.to_string());
+    serde_json::to_string_pretty(&list).map_err(|e| bad(e.to_string()))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
@@ -165,7 +136,7 @@ pub async fn ensure(
     };
     let dir = cfg.dir.join("containerd");
     let cni = dir.join("cni");
-    write(&cni.join("10-rkube.conflist"), &conflist(cfg))?;
+    write(&cni.join("10-rkube.conflist"), &conflist(cfg)?)?;
     let config_path = dir.join("config.toml");
     write(&config_path, &config(&dir, socket, &cni))?;
     let log = dir.join("containerd.log");
@@ -251,4 +222,41 @@ async fn import_images(socket: &Path, dir: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_supervised_containerd_gets_the_node_config_with_its_own_paths() {
+        let text = config(
+            Path::new("/d/containerd"),
+            Path::new("/d/c.sock"),
+            Path::new("/d/containerd/cni"),
+        );
+        for want in [
+            "root = \"/d/containerd/root\"",
+            "state = \"/d/containerd/state\"",
+            "address = \"/d/c.sock\"",
+            "conf_dir = \"/d/containerd/cni\"",
+            &format!("sandbox_image = \"{SANDBOX_IMAGE}\""),
+            "restrict_oom_score_adj = true",
+        ] {
+            assert!(text.contains(want), "{want} missing from:\n{text}");
+        }
+        assert!(!text.contains("/var/lib/containerd") && !text.contains("/etc/cni/net.d"));
+    }
+
+    #[test]
+    fn the_pod_network_takes_the_node_pod_cidr() {
+        let mut cfg = AgentConfig::new(PathBuf::from("/d"), String::new());
+        cfg.pod_cidr = "10.42.7.0/24".parse().expect("cidr");
+        let list: serde_json::Value =
+            serde_json::from_str(&conflist(&cfg).expect("conflist")).expect("json");
+        let range = &list["plugins"][0]["ipam"]["ranges"][0][0];
+        assert_eq!(range["subnet"], "10.42.7.0/24");
+        assert_eq!(range["gateway"], "10.42.7.1");
+        assert_eq!(list["plugins"][0]["bridge"], "cni0");
+    }
 }
