@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 const BUFFER: usize = 4096;
-const MAX_MESSAGE: usize = 1024;
+/// Upstream's cap on an event message (longer ones end in `...`).
+pub const MAX_MESSAGE: usize = 1024;
 const AGGREGATE_LIMIT: usize = 20_000;
 
 struct Req {
@@ -138,7 +139,8 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "rkube".to_string())
 }
 
-fn truncate(msg: &str) -> String {
+/// `msg` cut to [`MAX_MESSAGE`] bytes on a character boundary, ending in `...` when cut.
+pub fn truncate(msg: &str) -> String {
     if msg.len() <= MAX_MESSAGE {
         return msg.to_string();
     }
@@ -226,5 +228,19 @@ async fn write(client: &kube::Client, req: Req, seen: &Seen, origin: &Origin, ho
             lock().insert(key, (ns, created.name_any(), 1));
         }
         Err(e) => tracing::debug!(error = %e, reason = req.reason, "recording event failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_truncated_on_a_char_boundary() {
+        let long = "é".repeat(600);
+        let t = truncate(&long);
+        assert!(t.len() <= MAX_MESSAGE);
+        assert!(t.ends_with("..."));
+        assert_eq!(truncate("short"), "short");
     }
 }

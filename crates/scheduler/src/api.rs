@@ -21,8 +21,6 @@ use crate::framework::{Plugin, PodInfo, Status};
 use crate::metrics::Metrics;
 use crate::scheduler::Msg;
 
-/// Upstream truncates event notes to this many bytes.
-const MAX_MESSAGE: usize = 1024;
 const EVENT_BUFFER: usize = 4096;
 const EVENT_CONCURRENCY: usize = 16;
 const AGGREGATE_LIMIT: usize = 20_000;
@@ -46,26 +44,6 @@ pub(crate) struct Api {
     events: Option<mpsc::Sender<EventReq>>,
     tx: std::sync::mpsc::Sender<Msg>,
     metrics: Arc<Metrics>,
-}
-
-fn truncate(msg: &str) -> String {
-    if msg.len() <= MAX_MESSAGE {
-        return msg.to_string();
-    }
-    let mut end = MAX_MESSAGE - 3;
-    while !msg.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &msg[..end])
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "rkube".to_string())
 }
 
 impl Api {
@@ -261,7 +239,7 @@ type AggKey = (String, &'static str, String);
 async fn event_dispatcher(client: kube::Client, mut rx: mpsc::Receiver<EventReq>) {
     let permits = Arc::new(Semaphore::new(EVENT_CONCURRENCY));
     let seen: Arc<Mutex<HashMap<AggKey, Aggregate>>> = Arc::default();
-    let instance = hostname();
+    let instance = events::hostname();
     while let Some(e) = rx.recv().await {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
@@ -288,7 +266,7 @@ async fn write_event(
     seen: &Mutex<HashMap<AggKey, Aggregate>>,
     instance: &str,
 ) {
-    let message = truncate(&e.message);
+    let message = events::truncate(&e.message);
     let key: AggKey = (e.pod.uid.clone(), e.reason, message.clone());
     let now = Time(jiff::Timestamp::now());
     let repeat = {
@@ -366,18 +344,4 @@ async fn write_event(
 /// How long a binding took, for logs.
 pub(crate) fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_messages_are_truncated_on_a_char_boundary() {
-        let long = "é".repeat(600);
-        let t = truncate(&long);
-        assert!(t.len() <= MAX_MESSAGE);
-        assert!(t.ends_with("..."));
-        assert_eq!(truncate("short"), "short");
-    }
 }
