@@ -12,17 +12,23 @@ use common::{Server, apply, jsonpath, manifests_dir, ready_nodes, wait_for};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// A server with its node agent that, when dropped, deletes every pod and waits for the
-/// agent to remove their containers, so no test leaves containers running on the machine.
+/// A server with its node agent, returned once its node is Ready, that, when dropped,
+/// deletes every pod and waits for the agent to remove their containers, so no test leaves
+/// containers running on the machine.
 struct Node(Server);
 
 impl Node {
     fn start(extra: &[&str]) -> Node {
-        Node(Server::start_node(extra))
+        Self::ready(Server::start_node(extra))
     }
 
     fn start_in(dir: &Path, extra: &[&str]) -> Node {
-        Node(Server::start_node_in(dir, extra))
+        Self::ready(Server::start_node_in(dir, extra))
+    }
+
+    fn ready(s: Server) -> Node {
+        ready_nodes(&s, 1);
+        Node(s)
     }
 }
 
@@ -126,7 +132,6 @@ fn pod_cgroups(uid: &str) -> Vec<String> {
 #[test]
 fn a_pod_runs_logs_and_leaves_nothing_behind_when_deleted() {
     let s = Node::start(&[]);
-    ready_nodes(&s, 1);
     let info = jsonpath(
         &s,
         &["get", "nodes"],
@@ -194,7 +199,6 @@ fn a_pod_runs_logs_and_leaves_nothing_behind_when_deleted() {
 #[test]
 fn the_seed_configmap_pod_prints_its_values() {
     let s = Node::start(&[]);
-    ready_nodes(&s, 1);
     let seed = manifests_dir().join("seeds/087_004_ConfigMap-Pod.yaml");
     s.ok(&["apply", "-f", seed.to_str().expect("path")]);
     wait_running(&s, "config-pod");
@@ -209,7 +213,6 @@ fn the_seed_configmap_pod_prints_its_values() {
 #[test]
 fn a_deployment_of_httpd_pods_answers_on_each_pod_ip() {
     let s = Node::start(&[]);
-    ready_nodes(&s, 1);
     apply(
         &s,
         r#"
@@ -256,7 +259,6 @@ spec:
 #[test]
 fn a_failing_container_goes_into_crash_loop_back_off() {
     let s = Node::start(&[]);
-    ready_nodes(&s, 1);
     s.ok(&[
         "run",
         "crash",
@@ -309,7 +311,6 @@ fn a_failing_container_goes_into_crash_loop_back_off() {
 #[test]
 fn a_pod_over_its_memory_limit_is_oom_killed() {
     let s = Node::start(&[]);
-    ready_nodes(&s, 1);
     apply(
         &s,
         r#"
@@ -341,7 +342,6 @@ spec:
 #[test]
 fn an_unpullable_image_shows_err_image_pull_and_back_off() {
     let s = Node::start(&[]);
-    ready_nodes(&s, 1);
     s.ok(&["run", "old", "--image=nginx:1.21"]);
     let reason = wait_for(MINUTE, "a pull error", || {
         let r = pod_field(
@@ -382,7 +382,6 @@ fn a_restarted_agent_adopts_its_running_pods() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let mut s = Node::start_in(dir, &[]);
-    ready_nodes(&s, 1);
     s.ok(&[
         "run",
         "keep",
@@ -395,7 +394,6 @@ fn a_restarted_agent_adopts_its_running_pods() {
     let before = pod_field(&s, "keep", "{.status.containerStatuses[0].containerID}");
     s.kill();
     let s = Node::start_in(dir, &[]);
-    ready_nodes(&s, 1);
     // Give the agent a few syncs to (wrongly) restart anything.
     std::thread::sleep(Duration::from_secs(3));
     let after = pod_field(
@@ -417,7 +415,6 @@ fn a_restarted_agent_adopts_its_running_pods() {
 #[test]
 fn init_containers_run_in_order_before_the_app_with_env_from_the_api() {
     let s = Node::start(&[]);
-    ready_nodes(&s, 1);
     apply(
         &s,
         r#"
@@ -483,7 +480,6 @@ fn the_agent_starts_containerd_itself_when_none_answers() {
             images.to_str().expect("path"),
         ],
     );
-    ready_nodes(&s, 1);
     s.ok(&[
         "run",
         "own",
@@ -563,7 +559,6 @@ fn an_agent_joins_with_the_node_token() {
 #[test]
 fn termination_messages_come_from_the_file_or_the_log() {
     let s = Node::start(&[]);
-    ready_nodes(&s, 1);
     apply(
         &s,
         r#"
@@ -616,7 +611,6 @@ fn unused_images_are_collected_when_the_disk_is_past_the_threshold() {
             "0",
         ],
     );
-    ready_nodes(&s, 1);
     let list = || {
         let out = Command::new("ctr")
             .arg("--address")
@@ -638,7 +632,6 @@ fn unused_images_are_collected_when_the_disk_is_past_the_threshold() {
 #[test]
 fn sidecars_run_beside_the_app_and_host_network_pods_take_the_node_address() {
     let s = Node::start(&[]);
-    ready_nodes(&s, 1);
     apply(
         &s,
         r#"
