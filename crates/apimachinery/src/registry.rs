@@ -210,7 +210,8 @@ const GENERATION: u8 = 2;
 const NO_DELETECOLLECTION: u8 = 4;
 /// The `scale` subresource (autoscaling/v1 Scale).
 const SCALE: u8 = 8;
-/// Pods' `binding`, `eviction` and `log` subresources.
+/// Pods' `binding`, `eviction`, `log`, `ephemeralcontainers`, `attach`, `exec` and
+/// `portforward` subresources.
 const POD_SUBRESOURCES: u8 = 16;
 /// Namespaces' `finalize` subresource (the namespace controller's way to drop `kubernetes`).
 const FINALIZE: u8 = 32;
@@ -256,6 +257,22 @@ where
         subresources.push(sub("eviction", "policy", "v1", "Eviction", &["create"]));
         // Upstream's log REST names Pod as its kind; the body is the log text.
         subresources.push(sub("log", "", "v1", "Pod", &["get"]));
+        // Adds ephemeral containers; the body is the whole Pod.
+        subresources.push(sub(
+            "ephemeralcontainers",
+            "",
+            "v1",
+            "Pod",
+            &["get", "patch", "update"],
+        ));
+        // Connect subresources: a client upgrades to WebSocket or SPDY (GET or POST).
+        for (name, kind) in [
+            ("attach", "PodAttachOptions"),
+            ("exec", "PodExecOptions"),
+            ("portforward", "PodPortForwardOptions"),
+        ] {
+            subresources.push(sub(name, "", "v1", kind, &["create", "get"]));
+        }
     }
     if flags & FINALIZE != 0 {
         subresources.push(sub("finalize", T::GROUP, T::VERSION, T::KIND, &["update"]));

@@ -33,8 +33,19 @@ pub fn validate_create(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     }
 }
 
-pub fn validate_update(rt: &ResourceType, new: &Value, old: &Value) -> Result<(), ApiError> {
-    let errors = apimachinery::validation::validate_update(&rt.group, &rt.kind, new, old);
+/// Validates an update of `old` to `new` made through the resource or its `subresource`.
+pub fn validate_update(
+    rt: &ResourceType,
+    new: &Value,
+    old: &Value,
+    subresource: Option<&str>,
+) -> Result<(), ApiError> {
+    let errors = match (rt.group.as_str(), rt.kind.as_str(), subresource) {
+        ("", "Pod", Some("ephemeralcontainers")) => {
+            apimachinery::validation::validate_pod_ephemeral_containers_update(new, old)
+        }
+        _ => apimachinery::validation::validate_update(&rt.group, &rt.kind, new, old),
+    };
     if errors.is_empty() {
         Ok(())
     } else {

@@ -19,6 +19,8 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
+use crate::resource_metrics;
+
 /// Content type of legacy discovery and of every other JSON response.
 ///
 /// kubectl 1.27/1.28 compare the response `Content-Type` of `/api` and `/apis` to this string
@@ -173,7 +175,7 @@ impl Discovery {
     /// Builds every document. `server_address` (`host:port`) is what `/api` advertises in
     /// `serverAddressByClientCIDRs`. Call again when the registry changes (CRDs).
     pub fn new(registry: &Registry, server_address: &str) -> Self {
-        let groups = registry.groups();
+        let mut groups = registry.groups();
         let mut resource_lists = BTreeMap::new();
         for g in &groups {
             for v in &g.versions {
@@ -181,9 +183,26 @@ impl Discovery {
                 resource_lists.insert(group_version(&g.name, v), Document::from_json(&doc));
             }
         }
+        // metrics.k8s.io is served outside the registry (nothing of it is stored); it is
+        // listed after the built-in groups, where upstream's aggregator lists
+        // metrics-server's APIService.
+        let metrics = resource_metrics::group_info();
+        resource_lists.insert(
+            group_version(resource_metrics::GROUP, resource_metrics::VERSION),
+            Document::from_json(&resource_metrics::api_resource_list()),
+        );
+        let mut group_list = api_group_list(registry);
+        if let Some(list) = group_list["groups"].as_array_mut() {
+            list.push(group_entry(&metrics));
+        }
+        let mut aggregated_apis = aggregated(registry, false);
+        if let Some(items) = aggregated_apis["items"].as_array_mut() {
+            items.push(resource_metrics::aggregated_group());
+        }
+        groups.push(metrics);
         Discovery {
             api_versions: Document::from_json(&api_versions(registry, server_address)),
-            group_list: Document::from_json(&api_group_list(registry)),
+            group_list: Document::from_json(&group_list),
             groups: groups
                 .iter()
                 .filter(|g| !g.name.is_empty())
@@ -191,7 +210,7 @@ impl Discovery {
                 .collect(),
             resource_lists,
             aggregated_core: Document::from_json(&aggregated(registry, true)),
-            aggregated_apis: Document::from_json(&aggregated(registry, false)),
+            aggregated_apis: Document::from_json(&aggregated_apis),
         }
     }
 
@@ -585,6 +604,34 @@ mod tests {
         let h1 = &find(&v1["resources"], "name", "horizontalpodautoscalers")["storageVersionHash"];
         let h2 = &find(&v2["resources"], "name", "horizontalpodautoscalers")["storageVersionHash"];
         assert_eq!(h1, h2);
+    }
+
+    #[test]
+    fn metrics_api_is_discoverable_in_both_formats() {
+        let d = Discovery::new(&Registry::builtin(), "127.0.0.1:6443");
+        let json = |doc: &Document| -> Value { serde_json::from_slice(&doc.body()).expect("json") };
+        let groups = json(d.api_group_list());
+        let metrics = find(&groups["groups"], "name", "metrics.k8s.io");
+        assert_eq!(
+            metrics["preferredVersion"]["groupVersion"],
+            "metrics.k8s.io/v1beta1"
+        );
+        let agg = json(d.aggregated_apis());
+        let item = agg["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|g| g["metadata"]["name"] == "metrics.k8s.io"))
+            .expect("metrics group");
+        let pods = find(&item["versions"][0]["resources"], "resource", "pods");
+        assert_eq!(pods["responseKind"]["kind"], "PodMetrics");
+        let list = json(
+            d.resource_list("metrics.k8s.io", "v1beta1")
+                .expect("resource list"),
+        );
+        assert_eq!(
+            find(&list["resources"], "name", "nodes")["kind"],
+            "NodeMetrics"
+        );
+        assert!(d.api_group("metrics.k8s.io").is_some());
     }
 
     #[test]

@@ -119,6 +119,27 @@ pub async fn get(
     path_and_query: &str,
     token: &str,
 ) -> Result<Response<Incoming>, ApiError> {
+    send(at, path_and_query, token, &[]).await
+}
+
+/// An upgrade request (`GET` with `headers`, which carry `Connection: Upgrade` and the
+/// protocol's own headers) to the agent. The answer is the agent's: `101 Switching
+/// Protocols` (then `hyper::upgrade::on` of it gives the connection), or its error.
+pub async fn upgrade(
+    at: &Location,
+    path_and_query: &str,
+    token: &str,
+    headers: &[(header::HeaderName, header::HeaderValue)],
+) -> Result<Response<Incoming>, ApiError> {
+    send(at, path_and_query, token, headers).await
+}
+
+async fn send(
+    at: &Location,
+    path_and_query: &str,
+    token: &str,
+    headers: &[(header::HeaderName, header::HeaderValue)],
+) -> Result<Response<Incoming>, ApiError> {
     let authority = at.authority();
     let url = format!("https://{authority}{path_and_query}");
     let fail = |what: String| unknown_error(format!("Get {url:?}: {what}"));
@@ -143,17 +164,22 @@ pub async fn get(
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| fail(e.to_string()))?;
-    // The connection lives as long as the response body is read; it ends when the body
-    // is dropped (the client went away), which the agent sees as its reader leaving.
+    // The connection lives as long as the response body (or the upgraded connection) is
+    // used; it ends when that is dropped (the client went away), which the agent sees as
+    // its reader leaving.
     tokio::spawn(async move {
-        if let Err(e) = conn.await {
+        if let Err(e) = conn.with_upgrades().await {
             tracing::debug!(error = %e, "node agent connection ended with an error");
         }
     });
-    let req = Request::get(path_and_query)
+    let mut req = Request::get(path_and_query)
         .header(header::HOST, authority.as_str())
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::USER_AGENT, "rkube-apiserver")
+        .header(header::USER_AGENT, "rkube-apiserver");
+    for (name, value) in headers {
+        req = req.header(name, value);
+    }
+    let req = req
         .body(Empty::<Bytes>::new())
         .map_err(|e| fail(e.to_string()))?;
     sender

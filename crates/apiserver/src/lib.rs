@@ -18,6 +18,8 @@
 //! - `allocator.rs`: Service cluster IPs and node ports.
 //! - `bootstrap.rs`: the system namespaces and the `kubernetes` Service.
 //! - `kubelet_client.rs`: where a node's agent listens, and HTTPS requests to it.
+//! - `metrics.rs`: Prometheus `/metrics` (request counts and latencies, stored objects).
+//! - `resource_metrics/`: the `metrics.k8s.io` API (`kubectl top`) from the agents' stats.
 
 pub mod admission;
 pub mod allocator;
@@ -27,11 +29,13 @@ pub mod codec;
 pub mod discovery;
 pub mod docs;
 pub mod kubelet_client;
+pub mod metrics;
 pub mod objects;
 pub mod openapi;
 pub mod patching;
 pub mod protobuf;
 pub mod request;
+pub mod resource_metrics;
 pub mod rest;
 pub mod server;
 pub mod state;

@@ -143,6 +143,18 @@ impl Query {
     }
 }
 
+/// Every value of `key` in a raw query, decoded, in order (Go's `url.Values[key]`): what
+/// repeated parameters like exec's `command` need.
+pub fn query_values(raw: Option<&str>, key: &str) -> Vec<String> {
+    raw.unwrap_or("")
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == key).then(|| percent_decode(v))
+        })
+        .collect()
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

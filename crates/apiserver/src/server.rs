@@ -74,9 +74,16 @@ pub async fn serve(
 /// Serves one request; never fails (errors become `Status` responses).
 pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Response<Body> {
     let span = tracing::debug_span!("request", method = %req.method(), path = %req.uri().path());
+    let metrics = state.metrics.begin(
+        req.method(),
+        req.uri(),
+        req.headers(),
+        authenticated(&state, req.headers()),
+    );
     async move {
         let resp = route(state, req).await.unwrap_or_else(|e| codec::error(&e));
         tracing::debug!(status = resp.status().as_u16(), "done");
+        metrics.finish(resp.status());
         resp
     }
     .instrument(span)
@@ -149,12 +156,31 @@ async fn route(state: Arc<ApiState>, req: Request<Incoming>) -> Result<Response<
     if !authenticated(&state, req.headers()) {
         return Err(ApiError::unauthorized());
     }
+    if path == "/metrics" {
+        let mut resp = text(StatusCode::OK, "");
+        *resp.body_mut() = codec::full(Bytes::from(state.metrics.render(&state)));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        );
+        return Ok(resp);
+    }
     let query = Query::parse(req.uri().query());
     if let Some(resp) = docs::serve(&state, &path, req.uri().query(), req.headers()) {
         return Ok(resp);
     }
     let method = req.method().clone();
     match request::parse(&method, &path, &query) {
+        Some(ApiPath::Resource(info))
+            if matches!(
+                info.subresource.as_deref(),
+                Some("exec" | "attach" | "portforward")
+            ) && matches!(method, Method::GET | Method::POST) =>
+        {
+            let raw_query = req.uri().query().map(str::to_string);
+            let ctx = rest::context(state, info, query, req.headers().clone())?;
+            rest::stream::connect(&ctx, raw_query.as_deref(), req).await
+        }
         Some(ApiPath::Resource(info)) => {
             let (parts, body) = req.into_parts();
             let body = if matches!(method, Method::GET | Method::HEAD) {

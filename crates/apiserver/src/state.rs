@@ -43,6 +43,8 @@ pub struct ApiState {
     /// The cluster CA certificate (PEM), served unauthenticated at `/cacerts` so a joining
     /// node can check it against the hash in its join token.
     pub ca_pem: String,
+    /// What `/metrics` shows; components in the process register their collectors here.
+    pub metrics: Arc<crate::metrics::ApiMetrics>,
 }
 
 impl ApiState {
@@ -63,6 +65,7 @@ impl ApiState {
             docs: crate::docs::DocCache::default(),
             advertise_address,
             ca_pem: String::new(),
+            metrics: Arc::default(),
         }
     }
 

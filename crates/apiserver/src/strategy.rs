@@ -196,6 +196,10 @@ pub fn prepare_for_update(
         };
         return;
     }
+    if subresource == Some("ephemeralcontainers") {
+        keep_only_ephemeral_containers(rt, new, old);
+        return;
+    }
     if subresource == Some("status") {
         let status = new.get("status").cloned();
         let rv = new["metadata"].get("resourceVersion").cloned();
@@ -253,6 +257,40 @@ pub fn prepare_for_update(
     meta.remove("selfLink");
     if rt.tracks_generation && spec_changed {
         let generation = old_meta["generation"].as_i64().unwrap_or(0) + 1;
+        meta.insert("generation".into(), json!(generation));
+    }
+}
+
+/// Upstream's ephemeral containers strategy: of the request only `spec.ephemeralContainers`,
+/// the uid (when given) and the resourceVersion count; everything else is the stored pod's.
+/// The generation grows when the containers changed, as for any pod spec change.
+fn keep_only_ephemeral_containers(rt: &ResourceType, new: &mut Value, old: &Value) {
+    let containers = new["spec"].get("ephemeralContainers").cloned();
+    let uid = new["metadata"]
+        .get("uid")
+        .filter(|u| u.as_str().is_some_and(|u| !u.is_empty()))
+        .cloned();
+    let rv = new["metadata"].get("resourceVersion").cloned();
+    *new = old.clone();
+    match containers {
+        Some(c) => new["spec"]["ephemeralContainers"] = c,
+        None => {
+            if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("ephemeralContainers");
+            }
+        }
+    }
+    let spec_changed = !objects::spec_equal(new, old);
+    let meta = meta_mut(new);
+    if let Some(uid) = uid {
+        meta.insert("uid".into(), uid);
+    }
+    match rv {
+        Some(rv) => meta.insert("resourceVersion".into(), rv),
+        None => meta.remove("resourceVersion"),
+    };
+    if rt.tracks_generation && spec_changed {
+        let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
         meta.insert("generation".into(), json!(generation));
     }
 }
@@ -362,5 +400,26 @@ mod tests {
         assert_eq!(new["spec"]["replicas"], 1);
         assert_eq!(new["status"]["replicas"], 3);
         assert_eq!(new["metadata"]["labels"]["a"], "b");
+    }
+
+    #[test]
+    fn ephemeral_containers_update_changes_only_ephemeral_containers() {
+        let reg = Registry::builtin();
+        let rt = reg.get("", "v1", "pods").expect("pods");
+        let old = json!({"metadata": {"name": "p", "uid": "u", "generation": 1, "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+            "status": {"phase": "Running"}});
+        let mut new = json!({"metadata": {"name": "p", "resourceVersion": "7"},
+            "spec": {"containers": [{"name": "app", "image": "other"}],
+                "ephemeralContainers": [{"name": "debugger", "image": "busybox"}]},
+            "status": {"phase": "Failed"}});
+        prepare_for_update(rt, &mut new, &old, Some("ephemeralcontainers"));
+        assert_eq!(new["spec"]["containers"][0]["image"], "busybox");
+        assert_eq!(new["spec"]["ephemeralContainers"][0]["name"], "debugger");
+        assert_eq!(new["status"]["phase"], "Running");
+        assert_eq!(new["metadata"]["labels"]["a"], "b");
+        assert_eq!(new["metadata"]["uid"], "u");
+        assert_eq!(new["metadata"]["resourceVersion"], "7");
+        assert_eq!(new["metadata"]["generation"], 2);
     }
 }

@@ -1,6 +1,6 @@
 //! The node agent on a real machine: registers this machine as a Node (capacity, addresses
 //! and nodeInfo read from it), keeps its Lease, runs its pods as containers through
-//! containerd and serves the kubelet API (logs) to the API server.
+//! containerd and serves the kubelet API (logs, stats, metrics) to the API server.
 //!
 //! It shares the heartbeat and pod workers with the simulator (one node, the CRI runtime)
 //! and, when no containerd answers, starts one itself (`containerd.rs`).
@@ -36,6 +36,8 @@ pub enum Error {
     Containerd(#[from] containerd::Error),
     #[error("the container runtime: {0}")]
     Runtime(#[from] crate::runtime::Error),
+    #[error("the stats collector: {0}")]
+    Stats(#[from] crate::stats::Error),
     #[error("registering node {node}")]
     Register {
         node: String,
@@ -362,6 +364,11 @@ impl Agent {
         };
         let supervised = containerd::ensure(&cfg, &stop).await?;
         let id = agent_id(&cfg.dir)?;
+        let stats = Arc::new(crate::stats::Collector::new(
+            &cfg.containerd_socket,
+            id.clone(),
+            name.clone(),
+        )?);
         let cap = capacity(&cfg.dir);
         let memory = cap
             .get("memory")
@@ -398,7 +405,11 @@ impl Agent {
                 node_name: name.clone(),
                 sans: vec![ip.to_string(), name.clone(), "127.0.0.1".into()],
             },
-            cri.clone(),
+            crate::server::Sources {
+                logs: cri.clone(),
+                streams: Some(cri.clone()),
+                stats: Some(stats.clone()),
+            },
             stop.clone(),
         )
         .await
@@ -457,6 +468,7 @@ impl Agent {
                 stop.clone(),
             )),
             server_task,
+            tokio::spawn(stats.run(stop.clone())),
             tokio::spawn(heartbeat::run(shared.clone(), stop.clone())),
             tokio::spawn(pods::run(shared, control_rx, synced_tx, stop.clone())),
         ];

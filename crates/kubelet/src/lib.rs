@@ -25,6 +25,8 @@
 //!   links, `$(VAR)` expansion); `volumes/`: emptyDir, configMap, secret, downwardAPI,
 //!   projected, hostPath and PVC volumes on disk and their mounts.
 //! - `server.rs`: the kubelet HTTPS API (logs); `logs.rs`: reading CRI log files.
+//! - `stats.rs`: sampling node and pod usage for the Summary API (`/stats/summary`);
+//!   `metrics.rs`: the agent's Prometheus `/metrics`.
 //! - `api.rs`: reading kube-rs errors, retrying transient ones.
 
 pub mod agent;
@@ -35,12 +37,15 @@ pub mod env;
 mod heartbeat;
 pub mod lease;
 pub mod logs;
+pub mod metrics;
 pub mod node;
 mod pods;
 pub mod runtime;
 pub mod server;
 mod sim;
+pub mod stats;
 pub mod status;
+pub mod stream;
 pub mod volumes;
 
 pub use agent::{Agent, AgentConfig};

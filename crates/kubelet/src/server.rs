@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::logs::{self, LogOptions, LogSource};
+use crate::stream::{self, StreamRequest, StreamSource};
 
 /// The port upstream's kubelet serves on.
 pub const DEFAULT_PORT: u16 = 10250;
@@ -65,11 +66,22 @@ pub enum ServerError {
 /// A response body: whole, or streamed from a log.
 pub type Body = UnsyncBoxBody<Bytes, io::Error>;
 
+/// What the server serves from.
+#[derive(Clone)]
+pub struct Sources {
+    /// Container log files.
+    pub logs: Arc<dyn LogSource>,
+    /// exec, attach and port-forward; without it those paths are 404.
+    pub streams: Option<Arc<dyn StreamSource>>,
+    /// `/stats/summary` and `/metrics`; without it those paths are 404.
+    pub stats: Option<Arc<crate::stats::Collector>>,
+}
+
 /// Binds `cfg.bind` and serves until `stop` is cancelled. Returns the bound address (the
 /// port chosen when 0 was asked) and the accept loop's task, which ends after `stop`.
 pub async fn start(
     cfg: ServerConfig,
-    logs: Arc<dyn LogSource>,
+    sources: Sources,
     stop: CancellationToken,
 ) -> Result<(SocketAddr, JoinHandle<()>), ServerError> {
     let tls = tls_config(&cfg)?;
@@ -87,7 +99,9 @@ pub async fn start(
         })?;
     let handler = Arc::new(Handler {
         token: cfg.token,
-        logs,
+        logs: sources.logs,
+        streams: sources.streams,
+        stats: sources.stats,
     });
     tracing::info!(%addr, node = %cfg.node_name, "node agent server listening");
     let task = tokio::spawn(serve(listener, tls, handler, stop));
@@ -165,10 +179,25 @@ async fn serve(
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
     Healthz,
+    Stats(crate::stats::Page),
     ContainerLogs {
         namespace: String,
         pod: String,
         container: String,
+    },
+    Exec {
+        namespace: String,
+        pod: String,
+        container: String,
+    },
+    Attach {
+        namespace: String,
+        pod: String,
+        container: String,
+    },
+    PortForward {
+        namespace: String,
+        pod: String,
     },
 }
 
@@ -180,6 +209,8 @@ fn route(path: &str) -> Option<Route> {
         .collect();
     match segments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["healthz"] => Some(Route::Healthz),
+        ["stats", "summary"] => Some(Route::Stats(crate::stats::Page::Summary)),
+        ["metrics"] => Some(Route::Stats(crate::stats::Page::Metrics)),
         ["containerLogs", namespace, pod, container]
             if !namespace.is_empty() && !pod.is_empty() && !container.is_empty() =>
         {
@@ -189,6 +220,34 @@ fn route(path: &str) -> Option<Route> {
                 container: container.to_string(),
             })
         }
+        [kind @ ("exec" | "attach"), namespace, pod, container]
+            if !namespace.is_empty() && !pod.is_empty() && !container.is_empty() =>
+        {
+            let (namespace, pod, container) = (
+                namespace.to_string(),
+                pod.to_string(),
+                container.to_string(),
+            );
+            Some(if kind == "exec" {
+                Route::Exec {
+                    namespace,
+                    pod,
+                    container,
+                }
+            } else {
+                Route::Attach {
+                    namespace,
+                    pod,
+                    container,
+                }
+            })
+        }
+        ["portForward", namespace, pod] if !namespace.is_empty() && !pod.is_empty() => {
+            Some(Route::PortForward {
+                namespace: namespace.to_string(),
+                pod: pod.to_string(),
+            })
+        }
         _ => None,
     }
 }
@@ -196,6 +255,8 @@ fn route(path: &str) -> Option<Route> {
 struct Handler {
     token: String,
     logs: Arc<dyn LogSource>,
+    streams: Option<Arc<dyn StreamSource>>,
+    stats: Option<Arc<crate::stats::Collector>>,
 }
 
 impl Handler {
@@ -221,11 +282,59 @@ impl Handler {
         if !self.authenticated(req.headers()) {
             return text(StatusCode::UNAUTHORIZED, "Unauthorized");
         }
-        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        let streaming = matches!(
+            route,
+            Route::Exec { .. } | Route::Attach { .. } | Route::PortForward { .. }
+        );
+        let allowed = if streaming {
+            matches!(*req.method(), Method::GET | Method::POST)
+        } else {
+            matches!(*req.method(), Method::GET | Method::HEAD)
+        };
+        if !allowed {
             return text(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed");
         }
         match route {
             Route::Healthz => text(StatusCode::OK, "ok"),
+            Route::Stats(page) => crate::stats::respond(self.stats.as_deref(), page),
+            Route::Exec {
+                namespace,
+                pod,
+                container,
+            } => {
+                let (command, io, _) = stream::parse_query(&query_pairs(req.uri().query()));
+                let what = StreamRequest::Exec {
+                    namespace,
+                    pod,
+                    container,
+                    command,
+                    io,
+                };
+                self.stream(req, what).await
+            }
+            Route::Attach {
+                namespace,
+                pod,
+                container,
+            } => {
+                let (_, io, _) = stream::parse_query(&query_pairs(req.uri().query()));
+                let what = StreamRequest::Attach {
+                    namespace,
+                    pod,
+                    container,
+                    io,
+                };
+                self.stream(req, what).await
+            }
+            Route::PortForward { namespace, pod } => {
+                let (_, _, ports) = stream::parse_query(&query_pairs(req.uri().query()));
+                let what = StreamRequest::PortForward {
+                    namespace,
+                    pod,
+                    ports,
+                };
+                self.stream(req, what).await
+            }
             Route::ContainerLogs {
                 namespace,
                 pod,
@@ -234,6 +343,18 @@ impl Handler {
                 self.container_logs(&namespace, &pod, &container, req.uri().query())
                     .await
             }
+        }
+    }
+
+    /// exec, attach, port-forward (upstream's `getExec`, `getAttach`, `getPortForward`).
+    async fn stream(&self, req: Request<Incoming>, what: StreamRequest) -> Response<Body> {
+        let Some(source) = &self.streams else {
+            return text(StatusCode::NOT_FOUND, "404 page not found\n");
+        };
+        tracing::debug!(?what, "stream");
+        match stream::serve(req, what, source.as_ref()).await {
+            Ok(resp) => resp,
+            Err(e) => text(e.status(), &e.to_string()),
         }
     }
 
@@ -327,15 +448,7 @@ enum OptionsError {
 /// is true unless `0` or `false`; the old `tail` parameter stands for `tailLines` (`all`:
 /// no limit); `sinceSeconds` counts back from `now` and a later `sinceTime` wins.
 fn parse_log_options(query: Option<&str>, now: Timestamp) -> Result<LogOptions, OptionsError> {
-    let pairs: Vec<(String, String)> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect();
+    let pairs = query_pairs(query);
     // The first value counts, as with Go's `url.Values`.
     let get = |k: &str| {
         pairs
@@ -379,6 +492,19 @@ fn parse_log_options(query: Option<&str>, now: Timestamp) -> Result<LogOptions, 
         timestamps: flag("timestamps"),
         limit_bytes,
     })
+}
+
+/// A query's decoded `key=value` pairs, in order.
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
 }
 
 /// Decodes `%XX` escapes, and `+` as a space in a query (`plus_is_space`).
@@ -500,7 +626,12 @@ mod tests {
             node_name: "node-a".into(),
             sans: vec!["127.0.0.1".into(), "node-a".into()],
         };
-        let (addr, _task) = start(cfg, logs.clone(), stop.clone()).await.expect("start");
+        let sources = Sources {
+            logs: logs.clone(),
+            streams: None,
+            stats: None,
+        };
+        let (addr, _task) = start(cfg, sources, stop.clone()).await.expect("start");
         Fixture {
             addr,
             log,

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState as ApiState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, HostIP, Pod, PodCondition, PodIP,
-    PodStatus, ResourceRequirements, VolumeMountStatus,
+    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, EphemeralContainer, HostIP, Pod,
+    PodCondition, PodIP, PodStatus, ResourceRequirements, VolumeMountStatus,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -45,6 +45,15 @@ pub fn generate(pod: &Pod, rs: &PodRuntimeStatus, host_ip: &str, now: Timestamp)
     let statuses: Vec<_> = specs
         .iter()
         .map(|c| container_status(c, find(&rs.containers, &c.name), false))
+        .collect();
+    let ephemeral_statuses: Vec<_> = spec
+        .and_then(|s| s.ephemeral_containers.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let rt = find(&rs.ephemeral_containers, &e.name);
+            ephemeral_status(e, rt, !init_specs.is_empty())
+        })
         .collect();
     let terminal = !rs.sandbox.ready;
     let mut phase = phase(pod, &init_statuses, &statuses, terminal);
@@ -96,6 +105,8 @@ pub fn generate(pod: &Pod, rs: &PodRuntimeStatus, host_ip: &str, now: Timestamp)
         ),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         container_statuses: Some(statuses),
+        ephemeral_container_statuses: (!ephemeral_statuses.is_empty())
+            .then_some(ephemeral_statuses),
         ..Default::default()
     }
 }
@@ -188,8 +199,8 @@ fn container_status(
             false,
             Some(false),
         ),
-        // No probes are simulated: a running container is started and ready at once,
-        // except a regular init container, which is ready only once it completed.
+        // Started and ready as the runtime's probes say, except a regular init
+        // container, which is ready only once it completed.
         ContainerState::Running { started_at } => (
             ApiState {
                 running: Some(ContainerStateRunning {
@@ -197,8 +208,8 @@ fn container_status(
                 }),
                 ..Default::default()
             },
-            !init || is_sidecar(spec),
-            Some(true),
+            (!init || is_sidecar(spec)) && rt.ready,
+            Some(rt.started),
         ),
         ContainerState::Exited { exit_code, .. } => (
             terminated(&rt.id, &rt.state),
@@ -227,6 +238,27 @@ fn container_status(
         volume_mounts: mounts,
         ..Default::default()
     }
+}
+
+/// An ephemeral container's status. Upstream reports it like a regular container's, but
+/// it is never ready and carries no `started` (no probes run for it) nor resources (it
+/// has none); before it exists it waits as the pod's containers do.
+fn ephemeral_status(
+    spec: &EphemeralContainer,
+    rt: Option<&ContainerStatus>,
+    pod_has_init: bool,
+) -> ApiContainerStatus {
+    let spec = Container {
+        name: spec.name.clone(),
+        image: spec.image.clone(),
+        volume_mounts: spec.volume_mounts.clone(),
+        ..Default::default()
+    };
+    let mut status = container_status(&spec, rt, pod_has_init);
+    status.ready = false;
+    status.started = None;
+    status.resources = None;
+    status
 }
 
 /// A `terminated` state for an exited container; empty for any other state.

@@ -123,7 +123,15 @@ fn start_agent(token: String, files: HashMap<String, PathBuf>) -> Agent {
         sans: vec!["127.0.0.1".into(), "node-a".into()],
     };
     let (addr, _task) = rt
-        .block_on(kubelet::server::start(cfg, logs.clone(), stop.clone()))
+        .block_on(kubelet::server::start(
+            cfg,
+            kubelet::server::Sources {
+                logs: logs.clone(),
+                streams: None,
+                stats: None,
+            },
+            stop.clone(),
+        ))
         .expect("agent server");
     Agent {
         _rt: rt,

@@ -1,5 +1,7 @@
 //! Counters and latency histograms, lock-free, with upstream's metric names in the
-//! Prometheus text rendering (`scheduler_schedule_attempts_total`, …).
+//! Prometheus text rendering (`scheduler_schedule_attempts_total`, …), which is also a
+//! `prometheus_client` collector, so a process serving `/metrics` (the API server under
+//! `rkube server`) can show the scheduler's metrics with its own.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -211,6 +213,102 @@ impl Metrics {
     }
 }
 
+impl Histogram {
+    /// `(sum in seconds, count, per-bucket counts)` with the Prometheus buckets of
+    /// [`Histogram::render`]: every fourth fine bucket, then `+Inf`.
+    fn prometheus(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut buckets: Vec<(f64, u64)> = (0..BUCKETS - 1)
+            .step_by(4)
+            .map(|i| (bucket_upper_ns(i) / 1e9, 0))
+            .collect();
+        buckets.push((f64::INFINITY, 0));
+        let last = buckets.len() - 1;
+        for (i, c) in self.counts.iter().enumerate() {
+            buckets[i.div_ceil(4).min(last)].1 += c.load(Relaxed);
+        }
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        (self.sum_ns.load(Relaxed) as f64 / 1e9, count, buckets)
+    }
+}
+
+impl prometheus_client::collector::Collector for Metrics {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::{EncodeMetric, NoLabelSet};
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+
+        let g = |v: &AtomicU64| v.load(Relaxed);
+        let mut f = encoder.encode_descriptor(
+            "scheduler_schedule_attempts",
+            "Number of attempts to schedule pods, by the result. 'unschedulable' means a pod could not be scheduled, while 'error' means an internal scheduler problem.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (result, v) in [
+            ("scheduled", g(&self.scheduled)),
+            ("unschedulable", g(&self.unschedulable)),
+            ("error", g(&self.errors)),
+        ] {
+            ConstCounter::new(v).encode(f.encode_family(&[("result", result)])?)?;
+        }
+        let mut f = encoder.encode_descriptor(
+            "scheduler_pending_pods",
+            "Number of pending pods, by the queue type.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (queue, v) in [
+            ("active", &self.pending_active),
+            ("backoff", &self.pending_backoff),
+            ("unschedulable", &self.pending_unschedulable),
+            ("gated", &self.pending_gated),
+        ] {
+            ConstGauge::new(v.load(Relaxed)).encode(f.encode_family(&[("queue", queue)])?)?;
+        }
+        for (name, help, v) in [
+            (
+                "scheduler_preemption_attempts",
+                "Total preemption attempts in the cluster till now",
+                &self.preemption_attempts,
+            ),
+            (
+                "scheduler_preemption_victims",
+                "Number of selected preemption victims",
+                &self.preemption_victims,
+            ),
+        ] {
+            let f = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(g(v)).encode(f)?;
+        }
+        for (name, help, h) in [
+            (
+                "scheduler_scheduling_attempt_duration_seconds",
+                "Scheduling attempt latency in seconds (scheduling algorithm + binding)",
+                &self.attempt_duration,
+            ),
+            (
+                "scheduler_pod_scheduling_sli_duration_seconds",
+                "E2e latency for a pod being scheduled, from the time the pod enters the scheduling queue and might involve multiple scheduling attempts.",
+                &self.e2e_duration,
+            ),
+            (
+                "scheduler_binding_duration_seconds",
+                "Binding latency in seconds",
+                &self.binding_duration,
+            ),
+        ] {
+            let mut f = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            let (sum, count, buckets) = h.prometheus();
+            f.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +331,38 @@ mod tests {
             "{p50:?}"
         );
         assert!(h.quantile(0.5).expect("all") < Duration::from_micros(12));
+    }
+
+    #[test]
+    fn the_collector_shows_upstreams_names_with_cumulative_buckets() {
+        let m = Metrics::default();
+        m.scheduled.fetch_add(2, Relaxed);
+        m.pending_active.store(3, Relaxed);
+        m.attempt_duration.observe(Duration::from_micros(3));
+        m.attempt_duration.observe(Duration::from_secs(1000));
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(m));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(
+            text.contains("scheduler_schedule_attempts_total{result=\"scheduled\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("scheduler_pending_pods{queue=\"active\"} 3\n"),
+            "{text}"
+        );
+        // 3 µs falls in the 4 µs bucket; 1000 s only in +Inf.
+        assert!(
+            text.contains(
+                "scheduler_scheduling_attempt_duration_seconds_bucket{le=\"0.000004\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("scheduler_scheduling_attempt_duration_seconds_bucket{le=\"+Inf\"} 2\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -152,7 +152,11 @@ pub(crate) fn validate_init_containers(
 }
 
 /// `validateContainerCommon`.
-fn validate_container_common(c: &Value, ctx: &PodContext, path: &Path) -> Vec<FieldError> {
+pub(crate) fn validate_container_common(
+    c: &Value,
+    ctx: &PodContext,
+    path: &Path,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let name = str_of(c, "name");
     if name.is_empty() {

@@ -23,7 +23,8 @@
 //! - `meta.rs`: ObjectMeta on create and update.
 //! - `labels.rs`: label maps and label selectors (validation, parsing, matching).
 //! - `pod.rs`, `volume.rs`, `container.rs`, `env.rs`, `probe.rs`, `scheduling.rs`: pod specs,
-//!   templates, volumes, containers, environment, probes, tolerations/affinity/spreading.
+//!   templates, volumes, containers, environment, probes, tolerations/affinity/spreading;
+//!   `ephemeral.rs`: ephemeral containers and the `pods/ephemeralcontainers` update.
 //! - `apps.rs`: Deployment, ReplicaSet, StatefulSet, DaemonSet.
 //! - `batch.rs`, `cron.rs`: Job, CronJob and cron schedules.
 //! - `service.rs`, `cluster_ip.rs`: Service; `core.rs`: Namespace, ConfigMap, Secret,
@@ -62,6 +63,7 @@ mod crd_schema;
 mod cron;
 mod endpoints;
 mod env;
+mod ephemeral;
 mod gofmt;
 mod ingress;
 mod json;
@@ -163,6 +165,13 @@ pub fn validate_create(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> 
             None => meta::validate_object_meta_generic(obj, None, name_is_dns_subdomain),
         },
     }
+}
+
+/// Validates a write through `pods/ephemeralcontainers` (upstream's
+/// `ValidatePodEphemeralContainersUpdate`): `new` must be `old` with only
+/// `spec.ephemeralContainers` taken from the request. Empty when it is allowed.
+pub fn validate_pod_ephemeral_containers_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    ephemeral::validate_pod_ephemeral_containers_update(new, old)
 }
 
 /// Validates an update of `old` (the stored object) to `new`; empty when it is allowed.

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::field::{BadValue, FieldError};
 
 use super::container::{PodContext, validate_containers, validate_init_containers};
-use super::json::{bool_of, get, int_of, list, opt_str, str_of, str_or, subset_eq};
+use super::json::{bool_of, get, int_of, list, opt_str, semantic_eq, str_of, str_or, subset_eq};
 use super::labels::validate_labels;
 use super::meta::{
     prepare_update, validate_annotations, validate_object_meta, validate_object_meta_update,
@@ -116,6 +116,13 @@ pub(crate) fn validate_pod_spec(
         containers,
         &ctx,
         &path.child("initContainers"),
+    ));
+    errs.extend(super::ephemeral::validate_ephemeral_containers(
+        list(spec, "ephemeralContainers"),
+        containers,
+        list(spec, "initContainers"),
+        &ctx,
+        &path.child("ephemeralContainers"),
     ));
 
     if bool_of(spec, "hostNetwork") == Some(true) {
@@ -399,7 +406,7 @@ fn validate_dns_config(spec: &Value, dns_policy: &str, path: &Path) -> Vec<Field
 }
 
 /// Upstream's `validatePodMetadataAndSpec`.
-fn validate_pod_metadata_and_spec(obj: &Value) -> Vec<FieldError> {
+pub(crate) fn validate_pod_metadata_and_spec(obj: &Value) -> Vec<FieldError> {
     let meta = get(obj, "metadata");
     let spec = get(obj, "spec");
     let spec_path = Path::new("spec");
@@ -449,7 +456,7 @@ pub(crate) fn validate_pod_create(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
-const UPDATABLE_POD_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+pub(crate) const UPDATABLE_POD_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
 /// `ValidatePodUpdate`. The final "may not change fields" error carries no diff (upstream
 /// appends a `cmp.Diff` of the internal structs, which has no stable text to reproduce).
@@ -523,7 +530,13 @@ pub(crate) fn validate_pod_update(new: &Value, old: &Value) -> Vec<FieldError> {
             m.remove(field);
         }
     }
-    if !subset_eq(&munged, &old_munged) {
+    // Ephemeral containers change only through their subresource; a plain update that
+    // leaves them out would drop them, so absent does not count as unchanged here.
+    let ephemeral_kept = semantic_eq(
+        get(ns, "ephemeralContainers"),
+        get(os, "ephemeralContainers"),
+    );
+    if !subset_eq(&munged, &old_munged) || !ephemeral_kept {
         errs.push(forbidden(
             &spec_path,
             &format!("pod updates may not change fields other than {UPDATABLE_POD_FIELDS}"),

@@ -212,19 +212,7 @@ pub async fn log(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         // Upstream streams nothing for a pod that has no node yet.
         return Ok(text_response(codec::full(Bytes::new())));
     }
-    let registry = ctx.state.registry();
-    let nodes = registry
-        .get("", "v1", "nodes")
-        .ok_or_else(|| ApiError::internal("nodes are not served"))?;
-    let node = ctx
-        .state
-        .store
-        .get(&nodes.storage_key(None, node_name))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .and_then(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
-        .ok_or_else(|| ApiError::not_found("", "nodes", node_name))?;
-    let at = kubelet_client::location(&node)?;
+    let at = agent_location(ctx, node_name).await?;
     let namespace = ctx.namespace().unwrap_or("");
     let pod_name = ctx.name();
     let mut path = format!("/containerLogs/{namespace}/{pod_name}/{container}");
@@ -240,6 +228,26 @@ pub async fn log(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         return Err(agent_error(status, pod_name, &body));
     }
     Ok(text_response(stream_body(resp.into_body())))
+}
+
+/// Where the agent of node `node_name` listens.
+pub async fn agent_location(
+    ctx: &Ctx,
+    node_name: &str,
+) -> Result<kubelet_client::Location, ApiError> {
+    let registry = ctx.state.registry();
+    let nodes = registry
+        .get("", "v1", "nodes")
+        .ok_or_else(|| ApiError::internal("nodes are not served"))?;
+    let node = ctx
+        .state
+        .store
+        .get(&nodes.storage_key(None, node_name))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .and_then(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+        .ok_or_else(|| ApiError::not_found("", "nodes", node_name))?;
+    kubelet_client::location(&node)
 }
 
 fn text_response(body: Body) -> Response<Body> {

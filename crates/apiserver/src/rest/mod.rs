@@ -5,7 +5,8 @@
 //! - `create.rs`, `get.rs`, `list.rs`, `watch.rs`, `update.rs`, `patch.rs`, `delete.rs`:
 //!   the verbs (`delete.rs` also serves deletecollection).
 //! - `scale.rs`: the `scale` subresource; `pods.rs`: `pods/binding` and `pods/eviction`;
-//!   `log.rs`: `pods/log`, proxied to the node's agent.
+//!   `log.rs`: `pods/log`, proxied to the node's agent; `stream.rs`: `pods/exec`,
+//!   `pods/attach` and `pods/portforward`, upgraded connections proxied to the agent.
 //! - `write.rs`: what every write shares: decoding a body into a checked object, the
 //!   store round trip, guaranteed updates.
 //! - `filter.rs`: namespace, label and field selection of objects.
@@ -19,6 +20,7 @@ mod log;
 mod patch;
 mod pods;
 mod scale;
+pub mod stream;
 mod update;
 mod watch;
 pub mod write;
@@ -131,14 +133,13 @@ pub struct TableRequest {
     pub include: table::Include,
 }
 
-/// Serves a resource request: checks the resource, scope and verb, then runs the verb.
-pub async fn serve(
+/// Checks a resource request's resource, scope, subresource and verb.
+pub fn context(
     state: Arc<ApiState>,
     info: RequestInfo,
     query: Query,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Ctx, ApiError> {
     let registry = state.registry();
     let rt = registry
         .get(&info.group, &info.version, &info.resource)
@@ -173,13 +174,29 @@ pub async fn serve(
             qualified_resource(&rt.group, &rt.plural)
         )));
     }
-    let ctx = Ctx {
+    Ok(Ctx {
         state,
         info,
         query,
         rt,
         headers,
-    };
+    })
+}
+
+/// Serves a resource request: checks the resource, scope and verb, then runs the verb.
+pub async fn serve(
+    state: Arc<ApiState>,
+    info: RequestInfo,
+    query: Query,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response<Body>, ApiError> {
+    // metrics.k8s.io is computed, not stored, so it has no registry entry.
+    if info.group == crate::resource_metrics::GROUP {
+        return crate::resource_metrics::serve(&state, &info, &query, &headers).await;
+    }
+    let ctx = context(state, info, query, headers)?;
+    let verb = ctx.info.verb;
     match (verb, ctx.info.subresource.as_deref()) {
         ("get", Some("scale")) => scale::get(&ctx).await,
         ("update", Some("scale")) => scale::write(&ctx, body, false).await,

@@ -71,7 +71,7 @@ pub fn apply_update(ctx: &Ctx, mut new: Value, current: &Value) -> Result<Value,
     admission::default_object(&ctx.rt, &mut new);
     strategy::prepare_for_update(&ctx.rt, &mut new, current, sub);
     track_fields(ctx, current, &mut new);
-    admission::validate_update(&ctx.rt, &new, current)?;
+    admission::validate_update(&ctx.rt, &new, current, sub)?;
     // A write that changed nothing but managedFields times is no write at all.
     apimachinery::ssa::revert_time_only_changes(current, &mut new);
     Ok(new)

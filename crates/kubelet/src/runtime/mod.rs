@@ -94,6 +94,12 @@ pub struct ContainerStatus {
     /// the container has restarted.
     pub last_state: Option<(String, ContainerState)>,
     pub restart_count: i32,
+    /// For a running container: its startup probe succeeded (or it has none). Upstream's
+    /// `containerStatuses[].started`. Ignored in any other state.
+    pub started: bool,
+    /// For a running container: started, and its readiness probe succeeded (or it has
+    /// none). Ignored in any other state.
+    pub ready: bool,
 }
 
 impl ContainerStatus {
@@ -115,6 +121,9 @@ pub struct PodRuntimeStatus {
     /// In spec order; only containers the runtime has created.
     pub init_containers: Vec<ContainerStatus>,
     pub containers: Vec<ContainerStatus>,
+    /// Ephemeral containers (`kubectl debug`): started once, never restarted, and no part
+    /// of the pod's phase or readiness.
+    pub ephemeral_containers: Vec<ContainerStatus>,
 }
 
 /// Something about a pod changed inside the runtime (a container started or exited).

@@ -340,6 +340,9 @@ fn start(pod: &Pod, uid: &str, ip: Ipv4Addr, now: Timestamp) -> PodRuntimeStatus
             state,
             last_state: None,
             restart_count: 0,
+            // Probes in the simulator always succeed.
+            started: true,
+            ready: true,
         }
     };
     let init_containers = spec
@@ -383,6 +386,7 @@ fn start(pod: &Pod, uid: &str, ip: Ipv4Addr, now: Timestamp) -> PodRuntimeStatus
         },
         init_containers,
         containers,
+        ephemeral_containers: Vec::new(),
     }
 }
 
@@ -448,6 +452,8 @@ fn restore(
                     state,
                     last_state: None,
                     restart_count: s.restart_count,
+                    started: true,
+                    ready: true,
                 })
             })
             .collect::<Option<Vec<_>>>()
@@ -479,6 +485,7 @@ fn restore(
             },
             init_containers: init,
             containers,
+            ephemeral_containers: Vec::new(),
         })
     })();
     match restored {

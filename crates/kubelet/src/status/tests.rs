@@ -65,6 +65,8 @@ fn rt_container(name: &str, state: ContainerState) -> ContainerStatus {
         state,
         last_state: None,
         restart_count: 0,
+        started: true,
+        ready: true,
     }
 }
 
@@ -89,6 +91,7 @@ fn runtime(init: Vec<ContainerStatus>, app: ContainerState, ready: bool) -> PodR
         },
         init_containers: init,
         containers: vec![rt_container("app", app)],
+        ephemeral_containers: Vec::new(),
     }
 }
 
@@ -282,4 +285,90 @@ fn unchanged_ignores_fields_and_conditions_owned_by_others() {
     p.status = Some(posted);
     let again = generate(&p, &rs, "h", ts(99));
     assert!(unchanged(p.status.as_ref(), &again), "{again:?}");
+}
+
+#[test]
+fn ephemeral_containers_are_reported_apart_and_never_count_for_readiness_or_phase() {
+    let mut p = pod("Never", &[]);
+    if let Some(spec) = p.spec.as_mut() {
+        spec.ephemeral_containers = Some(vec![
+            k8s_openapi::api::core::v1::EphemeralContainer {
+                name: "debugger".into(),
+                image: Some("busybox:1.36".into()),
+                target_container_name: Some("app".into()),
+                ..Default::default()
+            },
+            k8s_openapi::api::core::v1::EphemeralContainer {
+                name: "pending".into(),
+                image: Some("busybox:1.36".into()),
+                ..Default::default()
+            },
+        ]);
+    }
+    let running = ContainerState::Running { started_at: ts(0) };
+    let mut rs = runtime(Vec::new(), running.clone(), true);
+    rs.ephemeral_containers = vec![rt_container("debugger", exited(1))];
+    let s = generate(&p, &rs, "10.0.0.1", ts(10));
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    assert_eq!(cond(&s, "Ready").status, "True");
+    let eph = s.ephemeral_container_statuses.expect("ephemeral statuses");
+    assert_eq!(eph.len(), 2);
+    assert_eq!(eph[0].name, "debugger");
+    assert!(!eph[0].ready && eph[0].started.is_none());
+    let terminated = eph[0].state.as_ref().and_then(|st| st.terminated.as_ref());
+    assert_eq!(terminated.map(|t| t.exit_code), Some(1));
+    let waiting = eph[1].state.as_ref().and_then(|st| st.waiting.as_ref());
+    assert_eq!(
+        waiting.and_then(|w| w.reason.as_deref()),
+        Some("ContainerCreating")
+    );
+    // A running debugger does not keep a finished pod from finishing either.
+    rs.containers = vec![rt_container("app", exited(0))];
+    rs.ephemeral_containers = vec![rt_container("debugger", running)];
+    let s = generate(&p, &rs, "10.0.0.1", ts(10));
+    assert_eq!(s.phase.as_deref(), Some("Succeeded"));
+}
+
+#[test]
+fn probe_verdicts_drive_started_ready_and_the_ready_conditions() {
+    let p = pod("Always", &[("side", true)]);
+    let running = ContainerState::Running { started_at: ts(0) };
+    let mut rs = runtime(
+        vec![rt_container("side", running.clone())],
+        running.clone(),
+        true,
+    );
+    // The app's readiness probe has not succeeded yet.
+    rs.containers[0].ready = false;
+    let s = generate(&p, &rs, "172.16.0.1", ts(10));
+    let app = &s.container_statuses.as_ref().expect("statuses")[0];
+    assert!(!app.ready);
+    assert_eq!(app.started, Some(true));
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    for t in ["ContainersReady", "Ready"] {
+        let c = cond(&s, t);
+        assert_eq!(c.status, "False", "{t}");
+        assert_eq!(c.reason.as_deref(), Some("ContainersNotReady"));
+        assert_eq!(
+            c.message.as_deref(),
+            Some("containers with unready status: [app]")
+        );
+    }
+
+    // A sidecar whose startup probe has not succeeded is neither started nor ready.
+    rs.containers[0].ready = true;
+    rs.init_containers[0].started = false;
+    rs.init_containers[0].ready = false;
+    let s = generate(&p, &rs, "172.16.0.1", ts(10));
+    let side = &s.init_container_statuses.as_ref().expect("init statuses")[0];
+    assert_eq!((side.started, side.ready), (Some(false), false));
+    assert_eq!(
+        cond(&s, "Ready").message.as_deref(),
+        Some("containers with unready status: [side]")
+    );
+
+    rs.init_containers[0].started = true;
+    rs.init_containers[0].ready = true;
+    let s = generate(&p, &rs, "172.16.0.1", ts(10));
+    assert_eq!(cond(&s, "Ready").status, "True");
 }

@@ -162,6 +162,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let client = super::kube_client(&running.kubeconfig).await?;
         let sched =
             scheduler::Scheduler::new(client, sched_config).context("scheduler profiles")?;
+        // Its counters show in the API server's /metrics.
+        running.state.metrics.register(Box::new(sched.metrics()));
         Some(tokio::spawn(sched.run(running.stop.clone())))
     };
     // Controllers likewise: API clients, leader-elected through a Lease in kube-system.

@@ -400,3 +400,98 @@ pub async fn client_from(path: &Path) -> kube::Client {
         .expect("client config");
     kube::Client::try_from(config).expect("client")
 }
+
+// A server with its node agent on this machine's containerd (tests of real pods).
+
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+/// A server with its node agent, returned once its node is Ready, that, when dropped,
+/// deletes every pod and waits for the agent to remove their containers, so no test leaves
+/// containers running on the machine.
+pub struct Node(pub Server);
+
+impl Node {
+    pub fn start(extra: &[&str]) -> Node {
+        Self::ready(Server::start_node(extra))
+    }
+
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Node {
+        Self::ready(Server::start_node_in(dir, extra))
+    }
+
+    fn ready(s: Server) -> Node {
+        ready_nodes(&s, 1);
+        Node(s)
+    }
+}
+
+impl std::ops::Deref for Node {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut Server {
+        &mut self.0
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.0.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let _ = self.0.kubectl(&[
+            "delete",
+            "pods",
+            "--all",
+            "-A",
+            "--grace-period=1",
+            "--timeout=60s",
+        ]);
+        wait_agent_clean(&self.0.data_dir.join("agent"));
+    }
+}
+
+/// Waits until containerd holds no container of the agent whose state is in `agent_dir`.
+pub fn wait_agent_clean(agent_dir: &Path) {
+    let Ok(id) = std::fs::read_to_string(agent_dir.join("agent-id")) else {
+        return;
+    };
+    let filter = format!("labels.\"rkube.io/agent\"=={}", id.trim());
+    let deadline = std::time::Instant::now() + MINUTE;
+    while std::time::Instant::now() < deadline {
+        let out = Command::new("ctr")
+            .args(["-n", "k8s.io", "containers", "ls", "-q", &filter])
+            .output();
+        if out.is_ok_and(|o| o.stdout.is_empty()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn pod_field(s: &Server, pod: &str, path: &str) -> String {
+    jsonpath(s, &["get", "pod", pod], path)
+}
+
+pub fn wait_running(s: &Server, pod: &str) {
+    wait_for(MINUTE, &format!("pod {pod} Running"), || {
+        (pod_field(s, pod, "{.status.phase}") == "Running").then_some(())
+    });
+}
+
+/// Containers containerd holds for a pod uid (any agent).
+pub fn containers_of(uid: &str) -> Vec<String> {
+    let out = Command::new("ctr")
+        .args(["-n", "k8s.io", "containers", "ls", "-q"])
+        .arg(format!("labels.\"io.kubernetes.pod.uid\"=={uid}"))
+        .output()
+        .expect("ctr");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}

@@ -8,13 +8,20 @@
 //! - `client.rs`: the connection and the CRI calls used;
 //! - `spec.rs`: pod spec → sandbox and container configs;
 //! - `backoff.rs`: upstream's exponential back-off;
+//! - `probe.rs`: liveness, readiness and startup probes; `hooks.rs`: postStart and preStop
+//!   hooks and stopping one container; `handlers.rs`: the exec, HTTP, TCP and gRPC actions
+//!   both run;
 //! - here: [`CriRuntime`] (the [`Runtime`] implementation), the relist loop that turns
 //!   container state changes into [`RuntimeEvent`]s (upstream's generic PLEG; containerd
 //!   1.6 has no container event stream), and the clean-up of cgroups and log dirs.
 
 mod backoff;
 pub mod client;
+mod handlers;
+mod hooks;
+mod probe;
 pub mod spec;
+mod streaming;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -45,7 +52,9 @@ use crate::logs::{LogError, LogSource};
 use crate::volumes::{PodVolumes, VolumeManager};
 
 /// Marks init containers (regular and sidecar) among a pod's containers.
-const INIT_LABEL: &str = "rkube.io/init-container";
+pub(crate) const INIT_LABEL: &str = "rkube.io/init-container";
+/// Marks ephemeral containers (`kubectl debug`).
+const EPHEMERAL_LABEL: &str = "rkube.io/ephemeral-container";
 /// The image as the pod spec names it.
 const IMAGE_ANNOTATION: &str = "rkube.io/image";
 const RESTART_COUNT_ANNOTATION: &str = "io.kubernetes.container.restartCount";
@@ -87,6 +96,7 @@ struct Inner {
     recorder: events::Recorder,
     state: Mutex<State>,
     events: broadcast::Sender<RuntimeEvent>,
+    probes: probe::Prober,
 }
 
 #[derive(Default)]
@@ -131,6 +141,7 @@ struct Instance {
     name: String,
     attempt: u32,
     init: bool,
+    ephemeral: bool,
     state: i32,
     image: String,
     image_ref: String,
@@ -148,6 +159,7 @@ impl Instance {
                 .unwrap_or(meta.name),
             attempt: meta.attempt,
             init: c.labels.contains_key(INIT_LABEL),
+            ephemeral: c.labels.contains_key(EPHEMERAL_LABEL),
             state: c.state,
             // The image as the pod names it (the listing has the image id we created it
             // with).
@@ -215,6 +227,8 @@ fn field_path(pod: &Pod, container: &str) -> String {
         .is_some_and(|cs| cs.iter().any(|c| c.name == container));
     if init {
         format!("spec.initContainers{{{container}}}")
+    } else if spec::ephemeral(pod, container).is_some() {
+        format!("spec.ephemeralContainers{{{container}}}")
     } else {
         format!("spec.containers{{{container}}}")
     }
@@ -253,7 +267,9 @@ impl CriRuntime {
         );
         let volumes = VolumeManager::new(client.clone(), cfg.pods_root.clone());
         volumes.set_node_allocatable(cfg.allocatable.clone());
+        let probes = probe::Prober::new(cri.clone(), recorder.clone(), events.clone());
         let inner = Arc::new(Inner {
+            probes,
             cri,
             volumes,
             cfg,
@@ -725,6 +741,8 @@ impl Inner {
             "Started",
             format!("Started container {}", c.name),
         );
+        let ip = sandbox.1.first().map(IpAddr::to_string).unwrap_or_default();
+        self.post_start(pod, c, &id, &ip).await;
         Ok(Step::Started)
     }
 
@@ -740,6 +758,14 @@ impl Inner {
         image: &k8s_cri::v1::Image,
     ) -> std::result::Result<ContainerConfig, String> {
         spec::verify_non_root(pod, c, image.uid.as_ref().map(|u| u.value), &image.username)?;
+        let ephemeral = spec::ephemeral(pod, &c.name);
+        let mut security = spec::security_context(pod, c);
+        if let Some(target) = ephemeral
+            .and_then(|e| e.target_container_name.as_deref())
+            .filter(|t| !t.is_empty())
+        {
+            spec::target_pid_namespace(&mut security, &self.target_id(pod, target).await?);
+        }
         let pod_ips: Vec<String> = sandbox.1.iter().map(IpAddr::to_string).collect();
         let ctx = EnvContext {
             pod,
@@ -787,6 +813,9 @@ impl Inner {
         if init {
             labels.insert(INIT_LABEL.to_string(), "true".into());
         }
+        if ephemeral.is_some() {
+            labels.insert(EPHEMERAL_LABEL.to_string(), "true".into());
+        }
         let dir = spec::log_dir(&self.cfg.node.log_root, pod).join(&c.name);
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         Ok(ContainerConfig {
@@ -831,10 +860,25 @@ impl Inner {
             tty: c.tty.unwrap_or(false),
             linux: Some(LinuxContainerConfig {
                 resources: Some(spec::resources(pod, c, &self.cfg.node)),
-                security_context: Some(spec::security_context(pod, c)),
+                security_context: Some(security),
             }),
             ..Default::default()
         })
+    }
+
+    /// The CRI id of the newest instance of the pod's container `name`: the target whose
+    /// process namespace an ephemeral container joins (upstream's `getTargetID`).
+    async fn target_id(&self, pod: &Pod, name: &str) -> std::result::Result<String, String> {
+        let listed = self
+            .cri
+            .containers(Some(spec::uid(pod)))
+            .await
+            .map_err(|s| describe(&s))?;
+        by_name(&listed)
+            .get(name)
+            .and_then(|l| l.last())
+            .map(|i| i.id.clone())
+            .ok_or_else(|| format!("unable to find target container {name}"))
     }
 
     /// The pod's `/etc/hosts` (upstream's kubelet-managed hosts file: loopback names, the
@@ -1013,7 +1057,7 @@ impl Inner {
             .cloned()
             .unwrap_or_default();
         let groups = by_name(&containers);
-        let (mut init, mut regular) = (Vec::new(), Vec::new());
+        let (mut init, mut regular, mut ephemeral) = (Vec::new(), Vec::new(), Vec::new());
         for (name, list) in &groups {
             let Some(latest) = list.last() else { continue };
             let previous = list.len().checked_sub(2).map(|i| &list[i]);
@@ -1032,6 +1076,8 @@ impl Inner {
                     last_state: matches!(latest_state, ContainerState::Exited { .. })
                         .then(|| (id.clone(), latest_state.clone())),
                     restart_count: i32::try_from(latest.attempt).unwrap_or(i32::MAX),
+                    started: false,
+                    ready: false,
                 },
                 None => {
                     let last_state = match previous {
@@ -1041,6 +1087,7 @@ impl Inner {
                         )),
                         _ => None,
                     };
+                    let (started, ready) = self.probes.verdicts(uid, name, &latest.id);
                     ContainerStatus {
                         name: name.clone(),
                         id,
@@ -1049,10 +1096,14 @@ impl Inner {
                         state: latest_state,
                         last_state,
                         restart_count: i32::try_from(latest.attempt).unwrap_or(i32::MAX),
+                        started,
+                        ready,
                     }
                 }
             };
-            if latest.init {
+            if latest.ephemeral {
+                ephemeral.push(status);
+            } else if latest.init {
                 init.push(status);
             } else {
                 regular.push(status);
@@ -1074,10 +1125,13 @@ impl Inner {
                 },
                 last_state: None,
                 restart_count: 0,
+                started: false,
+                ready: false,
             };
-            // Whether it is an init container is unknown here; status generation looks
-            // containers up by name in both lists.
+            // Which kind of container it is is unknown here; status generation looks
+            // containers up by name in each list.
             init.push(status.clone());
+            ephemeral.push(status.clone());
             regular.push(status);
         }
         Ok(Some(PodRuntimeStatus {
@@ -1090,6 +1144,7 @@ impl Inner {
             },
             init_containers: init,
             containers: regular,
+            ephemeral_containers: ephemeral,
         }))
     }
 
@@ -1117,6 +1172,15 @@ impl Inner {
         let inits = spec
             .and_then(|s| s.init_containers.as_ref())
             .unwrap_or(&empty);
+        // Ephemeral containers start once, whatever the init containers do (upstream starts
+        // them before init containers), and are never restarted.
+        let ephemerals = spec.and_then(|s| s.ephemeral_containers.as_ref());
+        for e in ephemerals.into_iter().flatten() {
+            if !groups.contains_key(&e.name) {
+                let c = spec::ephemeral_container(e);
+                self.start(pod, &c, false, &sandbox, 0, &volumes).await?;
+            }
+        }
         let mut init_done = true;
         for c in inits {
             let sidecar = c.restart_policy.as_deref() == Some("Always");
@@ -1127,7 +1191,13 @@ impl Inner {
                     // A sidecar that started lets the next init container go.
                     !(sidecar && matches!(step, Step::Started))
                 }
-                Some(i) if !i.exited() => !sidecar,
+                Some(i) if !i.exited() => {
+                    if sidecar {
+                        self.kill_unhealthy(pod, c, true, i, &sandbox, &volumes)
+                            .await?;
+                    }
+                    !sidecar
+                }
                 Some(i) => {
                     let code = self.details(i).await.map(|d| d.exit_code).unwrap_or(1);
                     if !sidecar && code == 0 {
@@ -1151,7 +1221,10 @@ impl Inner {
                     None => {
                         self.start(pod, c, false, &sandbox, 0, &volumes).await?;
                     }
-                    Some(i) if !i.exited() => {}
+                    Some(i) if !i.exited() => {
+                        self.kill_unhealthy(pod, c, false, i, &sandbox, &volumes)
+                            .await?;
+                    }
                     Some(i) => {
                         let code = self.details(i).await.map(|d| d.exit_code).unwrap_or(1);
                         let again = match policy.as_str() {
@@ -1167,9 +1240,12 @@ impl Inner {
             }
         }
         self.collect_old_instances(&groups).await;
-        self.runtime_status(&uid)
+        let mut status = self
+            .runtime_status(&uid)
             .await?
-            .ok_or_else(|| Error::Cri(format!("pod {uid} lost its sandbox")))
+            .ok_or_else(|| Error::Cri(format!("pod {uid} lost its sandbox")))?;
+        self.probes.track(pod, &mut status);
+        Ok(status)
     }
 
     /// Removes exited instances older than the previous one of each container (upstream
@@ -1201,6 +1277,7 @@ impl Inner {
             .await
             .map_err(|s| cri_err("listing containers", &s))?;
         let grace_secs = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+        self.probes.forget(&uid);
         let stops = containers
             .iter()
             .filter(|c| {
@@ -1209,16 +1286,24 @@ impl Inner {
             })
             .map(|c| {
                 let name = Instance::from_cri(c).name;
-                self.event(
-                    pod,
-                    Some(&name),
-                    false,
-                    "Killing",
-                    format!("Stopping container {name}"),
-                );
-                let cri = self.cri.clone();
-                let id = c.id.clone();
-                async move { cri.stop_container(&id, grace_secs).await }
+                let running = c.state == CriState::ContainerRunning as i32;
+                async move {
+                    // Only a running container gets its preStop hook (HTTP ones default
+                    // to the pod's IP).
+                    let hook_ip = match running {
+                        true => Some(
+                            self.sandbox_ips(&c.pod_sandbox_id)
+                                .await
+                                .ok()
+                                .and_then(|ips| ips.first().map(IpAddr::to_string))
+                                .unwrap_or_default(),
+                        ),
+                        false => None,
+                    };
+                    let message = format!("Stopping container {name}");
+                    self.kill_container(pod, &name, &c.id, message, grace_secs, hook_ip.as_deref())
+                        .await
+                }
             });
         for r in futures::future::join_all(stops).await {
             if let Err(s) = r {
@@ -1243,6 +1328,7 @@ impl Inner {
     }
 
     async fn remove(&self, uid: &str) -> Result<()> {
+        self.probes.forget(uid);
         let containers = self
             .cri
             .containers(Some(uid))
@@ -1289,6 +1375,22 @@ impl Inner {
         Ok(())
     }
 
+    /// The newest sandbox of pod `namespace/name` on this node.
+    async fn pod_sandbox(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> std::result::Result<Option<k8s_cri::v1::PodSandbox>, tonic::Status> {
+        let sandboxes = self.cri.sandboxes(None).await?;
+        Ok(sandboxes
+            .into_iter()
+            .filter(|s| {
+                s.labels.get(POD_NAMESPACE_LABEL).map(String::as_str) == Some(namespace)
+                    && s.labels.get(POD_NAME_LABEL).map(String::as_str) == Some(name)
+            })
+            .max_by_key(|s| s.created_at))
+    }
+
     async fn container_log(
         &self,
         namespace: &str,
@@ -1297,22 +1399,14 @@ impl Inner {
         previous: bool,
     ) -> std::result::Result<(PathBuf, bool), LogError> {
         let unavailable = |s: tonic::Status| LogError::BadRequest(describe(&s));
-        let sandboxes = self.cri.sandboxes(None).await.map_err(unavailable)?;
-        let sb = sandboxes
-            .iter()
-            .filter(|s| {
-                s.labels.get(POD_NAMESPACE_LABEL).map(String::as_str) == Some(namespace)
-                    && s.labels.get(POD_NAME_LABEL).map(String::as_str) == Some(name)
-            })
-            .max_by_key(|s| s.created_at)
+        let uid = self
+            .pod_sandbox(namespace, name)
+            .await
+            .map_err(unavailable)?
+            .and_then(|sb| sb.metadata.map(|m| m.uid))
             .ok_or_else(|| {
                 LogError::NotFound(format!("pod {namespace}/{name} is not known on this node"))
             })?;
-        let uid = sb
-            .metadata
-            .as_ref()
-            .map(|m| m.uid.clone())
-            .unwrap_or_default();
         let containers = self.cri.containers(Some(&uid)).await.map_err(unavailable)?;
         let groups = by_name(&containers);
         let list = groups.get(container).map(Vec::as_slice).unwrap_or_default();

@@ -11,7 +11,9 @@ use k8s_cri::v1::{
     LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption,
     PodSandboxConfig, PodSandboxMetadata, PortMapping, Protocol,
 };
-use k8s_openapi::api::core::v1::{Container, Pod, PodSecurityContext, SecurityContext};
+use k8s_openapi::api::core::v1::{
+    Container, EphemeralContainer, Pod, PodSecurityContext, SecurityContext,
+};
 
 use super::client::{
     AGENT_LABEL, CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL,
@@ -474,6 +476,60 @@ pub fn security_context(pod: &Pod, c: &Container) -> LinuxContainerSecurityConte
     }
 }
 
+/// The pod's ephemeral container called `name`, if there is one.
+pub fn ephemeral<'a>(pod: &'a Pod, name: &str) -> Option<&'a EphemeralContainer> {
+    pod.spec
+        .as_ref()?
+        .ephemeral_containers
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == name)
+}
+
+/// An ephemeral container as the container it runs as (upstream converts its
+/// `EphemeralContainerCommon` to a `Container`); `targetContainerName` is left out.
+pub fn ephemeral_container(e: &EphemeralContainer) -> Container {
+    Container {
+        args: e.args.clone(),
+        command: e.command.clone(),
+        env: e.env.clone(),
+        env_from: e.env_from.clone(),
+        image: e.image.clone(),
+        image_pull_policy: e.image_pull_policy.clone(),
+        lifecycle: e.lifecycle.clone(),
+        liveness_probe: e.liveness_probe.clone(),
+        name: e.name.clone(),
+        ports: e.ports.clone(),
+        readiness_probe: e.readiness_probe.clone(),
+        resize_policy: e.resize_policy.clone(),
+        resources: e.resources.clone(),
+        restart_policy: e.restart_policy.clone(),
+        security_context: e.security_context.clone(),
+        startup_probe: e.startup_probe.clone(),
+        stdin: e.stdin,
+        stdin_once: e.stdin_once,
+        termination_message_path: e.termination_message_path.clone(),
+        termination_message_policy: e.termination_message_policy.clone(),
+        tty: e.tty,
+        volume_devices: e.volume_devices.clone(),
+        volume_mounts: e.volume_mounts.clone(),
+        working_dir: e.working_dir.clone(),
+    }
+}
+
+/// Puts a container into the PID namespace of container `target_id` (CRI `TARGET` mode),
+/// as upstream does for an ephemeral container with a `targetContainerName`: only when it
+/// would otherwise get a namespace of its own (a pod sharing its process namespace, or the
+/// node's, already shows it every process).
+pub fn target_pid_namespace(sc: &mut LinuxContainerSecurityContext, target_id: &str) {
+    if let Some(ns) = sc.namespace_options.as_mut()
+        && ns.pid == NamespaceMode::Container as i32
+    {
+        ns.pid = NamespaceMode::Target as i32;
+        ns.target_id = target_id.to_string();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,5 +642,31 @@ mod tests {
             .expect("namespaces");
         assert_eq!(ns.network, NamespaceMode::Node as i32);
         assert_eq!(cfg.labels[AGENT_LABEL], "a");
+    }
+
+    #[test]
+    fn ephemeral_containers_join_their_targets_pid_namespace() {
+        let p = pod(json!({"metadata": {"name": "p", "uid": "u"},
+            "spec": {"containers": [{"name": "app"}],
+                "ephemeralContainers": [{"name": "debugger", "image": "busybox",
+                    "targetContainerName": "app", "stdin": true}]}}));
+        let e = ephemeral(&p, "debugger").expect("ephemeral container");
+        assert!(ephemeral(&p, "app").is_none());
+        let c = ephemeral_container(e);
+        assert_eq!((c.name.as_str(), c.stdin), ("debugger", Some(true)));
+        let mut sc = security_context(&p, &c);
+        target_pid_namespace(&mut sc, "abc");
+        let ns = sc.namespace_options.expect("namespaces");
+        assert_eq!(ns.pid, NamespaceMode::Target as i32);
+        assert_eq!(ns.target_id, "abc");
+
+        // A pod that shares one process namespace already shows the target's processes.
+        let shared = pod(json!({"metadata": {"name": "p", "uid": "u"},
+            "spec": {"shareProcessNamespace": true, "containers": [{"name": "app"}]}}));
+        let mut sc = security_context(&shared, &c);
+        target_pid_namespace(&mut sc, "abc");
+        let ns = sc.namespace_options.expect("namespaces");
+        assert_eq!(ns.pid, NamespaceMode::Pod as i32);
+        assert_eq!(ns.target_id, "");
     }
 }
