@@ -279,7 +279,8 @@ fn stream_body(body: Incoming) -> Body {
     BodyExt::boxed(StreamBody::new(frames))
 }
 
-async fn read_error_body(body: Incoming) -> String {
+/// The start of an agent's error answer, as text.
+pub async fn read_error_body(body: Incoming) -> String {
     let mut out: Vec<u8> = Vec::new();
     let mut stream = http_body_util::BodyStream::new(body);
     while let Some(Ok(frame)) = stream.next().await {

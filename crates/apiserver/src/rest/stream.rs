@@ -20,7 +20,7 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::log::{agent_location, pick_container};
+use super::log::{agent_location, pick_container, read_error_body};
 use super::{Ctx, write};
 use crate::codec::{self, Body};
 use crate::kubelet_client;
@@ -44,9 +44,6 @@ const UPGRADE_RESPONSE_HEADERS: &[&str] = &[
     "sec-websocket-protocol",
     "x-stream-protocol-version",
 ];
-
-/// How much of an agent's refusal is passed on.
-const MAX_ERROR_BODY: usize = 50_000;
 
 /// Serves one connect request; `req` still holds the client's pending upgrade.
 pub async fn connect(
@@ -152,20 +149,9 @@ fn is_upgrade(headers: &http::HeaderMap) -> bool {
 
 /// The agent's refusal, passed on with its status and text.
 async fn refusal(agent: Response<Incoming>) -> Response<Body> {
-    use http_body_util::BodyExt;
     let status = agent.status();
     let content_type = agent.headers().get(header::CONTENT_TYPE).cloned();
-    let mut body = Vec::new();
-    let mut incoming = agent.into_body();
-    while let Some(Ok(frame)) = incoming.frame().await {
-        if let Ok(data) = frame.into_data() {
-            let room = MAX_ERROR_BODY.saturating_sub(body.len());
-            body.extend_from_slice(&data[..data.len().min(room)]);
-            if body.len() >= MAX_ERROR_BODY {
-                break;
-            }
-        }
-    }
+    let body = read_error_body(agent.into_body()).await;
     let mut resp = Response::new(codec::full(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
