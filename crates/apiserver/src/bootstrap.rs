@@ -77,36 +77,66 @@ pub async fn ensure_kubernetes_service(
         ip if ip.is_unspecified() => "127.0.0.1".to_string(),
         ip => ip.to_string(),
     };
-    let mut ep = json!({
+    let ep = json!({
         "apiVersion": "v1",
         "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "namespace": "default",
                      "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": addr.port(), "protocol": "TCP"}]}],
     });
-    let ep_key = ep_rt.storage_key(Some("default"), "kubernetes");
-    match store.get(&ep_key).await? {
+    keep(store, ep_rt, ep, "subsets").await?;
+    // Service proxies read EndpointSlices, so the API server keeps one too (as upstream's
+    // endpoint reconciler does).
+    if let Some(slice_rt) = registry.get("discovery.k8s.io", "v1", "endpointslices") {
+        let slice = json!({
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": addr.port(), "protocol": "TCP"}],
+        });
+        keep(store, slice_rt, slice, "endpoints").await?;
+    }
+    Ok(())
+}
+
+/// Creates `obj` (in `default`) or, when it exists, sets its `field` to `obj`'s. Losing a
+/// race to another server is fine: it writes the same.
+async fn keep(
+    store: &dyn Store,
+    rt: &apimachinery::registry::ResourceType,
+    mut obj: serde_json::Value,
+    field: &str,
+) -> store::Result<()> {
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let key = rt.storage_key(Some("default"), &name);
+    match store.get(&key).await? {
         None => {
-            strategy::prepare_for_create(ep_rt, &mut ep);
-            match store.create(&ep_key, write::encode(&ep)).await {
-                Ok(_) | Err(store::Error::AlreadyExists { .. }) => {}
-                Err(e) => return Err(e),
+            strategy::prepare_for_create(rt, &mut obj);
+            match store.create(&key, write::encode(&obj)).await {
+                Ok(_) | Err(store::Error::AlreadyExists { .. }) => Ok(()),
+                Err(e) => Err(e),
             }
         }
         Some(kv) => {
             let mut current: serde_json::Value =
                 serde_json::from_slice(&kv.value).unwrap_or_default();
-            if current["subsets"] != ep["subsets"] {
-                current["subsets"] = ep["subsets"].take();
-                match store
-                    .update(&ep_key, write::encode(&current), kv.mod_revision)
-                    .await
-                {
-                    Ok(_) | Err(store::Error::Conflict { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+            if current[field] == obj[field] {
+                return Ok(());
+            }
+            current[field] = obj[field].take();
+            match store
+                .update(&key, write::encode(&current), kv.mod_revision)
+                .await
+            {
+                Ok(_) | Err(store::Error::Conflict { .. }) => Ok(()),
+                Err(e) => Err(e),
             }
         }
     }
-    Ok(())
 }

@@ -32,10 +32,31 @@ pub struct NodeArgs {
     /// The node's pod CIDR (the pod network hands addresses from it).
     #[arg(long, default_value = "10.42.0.0/24")]
     pub pod_cidr: kubelet::Ipv4Cidr,
-    /// Cluster DNS servers for pods with `dnsPolicy: ClusterFirst` (none: the node's
+    /// Cluster DNS servers for pods with `dnsPolicy: ClusterFirst` (default: the cluster
+    /// DNS Service, 10.43.0.10, unless `--disable dns`, when pods use the node's
     /// resolv.conf).
     #[arg(long, value_delimiter = ',')]
     pub cluster_dns: Vec<String>,
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// The cluster's pod network (every node's pod CIDR lies inside it).
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: kubelet::Ipv4Cidr,
+    /// Node networking parts not to run (comma-separated): `proxy` (Service routing),
+    /// `network-policy`, `dns` (cluster DNS), `ingress` (the Ingress controller).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub disable: Vec<Part>,
+    /// The port the node's cluster DNS server listens on (pods reach it as
+    /// 10.43.0.10:53).
+    #[arg(long, default_value_t = 10053)]
+    pub cluster_dns_port: u16,
+    /// The Ingress controller's HTTP port.
+    #[arg(long, default_value_t = 80)]
+    pub ingress_http_port: u16,
+    /// The Ingress controller's HTTPS port.
+    #[arg(long, default_value_t = 443)]
+    pub ingress_https_port: u16,
     /// Disk usage (percent of the image filesystem) at which unused images are removed;
     /// 100 never removes any.
     #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -45,7 +66,60 @@ pub struct NodeArgs {
     pub image_gc_low_threshold: u8,
 }
 
+/// A node networking part that `--disable` turns off.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Proxy,
+    NetworkPolicy,
+    Dns,
+    Ingress,
+}
+
+/// The cluster DNS Service's address (k3s's).
+pub const CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 10);
+
 impl NodeArgs {
+    fn enabled(&self, part: Part) -> bool {
+        !self.disable.contains(&part)
+    }
+
+    /// Starts the node's networking (Service routing, NetworkPolicy, DNS, Ingress) for
+    /// Node `node_name`, whose agent has registered it.
+    pub async fn start_networking(
+        &self,
+        client: kube::Client,
+        node_name: &str,
+        stop: CancellationToken,
+    ) -> anyhow::Result<proxy::node::NodeProxy> {
+        let ips = proxy::node::node_ips(&client, node_name).await?;
+        let cfg = proxy::node::Config {
+            node: proxy::NodeInfo {
+                name: node_name.to_string(),
+                ips,
+                cluster_cidr: (self.cluster_cidr.addr, self.cluster_cidr.prefix),
+            },
+            services: self.enabled(Part::Proxy),
+            network_policy: self.enabled(Part::NetworkPolicy),
+            dns: self.enabled(Part::Dns).then(|| proxy::node::DnsConfig {
+                port: self.cluster_dns_port,
+                domain: self.cluster_domain.clone(),
+                service_ip: CLUSTER_DNS_IP,
+            }),
+            ingress: self
+                .enabled(Part::Ingress)
+                .then_some((self.ingress_http_port, self.ingress_https_port)),
+        };
+        if !cfg.services && !cfg.network_policy {
+            // Rules an earlier run left behind would route (or block) stale traffic.
+            if let Err(e) = proxy::node::remove_rules().await {
+                tracing::debug!(error = %e, "removing rkube's iptables rules");
+            }
+        }
+        proxy::node::start(client, cfg, stop)
+            .await
+            .context("starting the node's networking")
+    }
+
     /// The agent's settings; its state lives in `<data_dir>/agent`.
     pub fn config(&self, data_dir: &std::path::Path, token: String) -> kubelet::AgentConfig {
         let mut cfg = kubelet::AgentConfig::new(data_dir.join("agent"), token);
@@ -57,6 +131,10 @@ impl NodeArgs {
         cfg.log_root = self.pod_log_dir.clone();
         cfg.pod_cidr = self.pod_cidr;
         cfg.cluster_dns = self.cluster_dns.clone();
+        if cfg.cluster_dns.is_empty() && self.enabled(Part::Dns) {
+            cfg.cluster_dns = vec![CLUSTER_DNS_IP.to_string()];
+        }
+        cfg.cluster_domain = self.cluster_domain.clone();
         cfg.image_gc_high_threshold = self.image_gc_high_threshold;
         cfg.image_gc_low_threshold = self.image_gc_low_threshold;
         cfg
@@ -133,6 +211,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(super::server::default_data_dir);
     let stop = CancellationToken::new();
+    let agent_client = client.clone();
     let agent = kubelet::Agent::start(
         client,
         args.node.config(&data_dir, secret.to_string()),
@@ -141,6 +220,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .await
     .context("starting the node agent")?;
     println!("rkube node agent ready: node {}", agent.node_name);
+    let networking = args
+        .node
+        .start_networking(agent_client, &agent.node_name, stop.clone())
+        .await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -148,5 +231,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     stop.cancel();
     agent.join().await;
+    networking.join().await;
     Ok(())
 }

@@ -193,11 +193,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let client = super::kube_client(&running.kubeconfig).await?;
         let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
         let cfg = args.node.config(&data_dir, running.state.token.clone());
-        let agent = kubelet::Agent::start(client, cfg, agent_stop.clone())
+        let agent = kubelet::Agent::start(client.clone(), cfg, agent_stop.clone())
             .await
             .context("starting the node agent (--disable-agent runs without one)")?;
         println!("node agent ready: node {}", agent.node_name);
-        Some(agent)
+        let networking = args
+            .node
+            .start_networking(client, &agent.node_name, agent_stop.clone())
+            .await?;
+        Some((agent, networking))
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -207,8 +211,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     // Pods keep running: a restarted agent adopts them.
     agent_stop.cancel();
-    if let Some(agent) = agent {
+    if let Some((agent, networking)) = agent {
         agent.join().await;
+        networking.join().await;
     }
     controllers_stop.cancel();
     if let Some(task) = controllers {

@@ -45,7 +45,26 @@ impl Server {
     }
 
     /// [`Server::start_node`] over an existing data dir (a restart keeps the node's pods).
+    /// The node's networking (Service rules, DNS, NetworkPolicy, Ingress) stays off: those
+    /// own host-wide iptables chains and ports, so only [`Server::start_networked`] (whose
+    /// tests run one at a time) turns them on.
     pub fn start_node_in(dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--disable", "proxy,network-policy,dns,ingress"];
+        args.extend_from_slice(extra);
+        Self::launch_node(dir, &args)
+    }
+
+    /// [`Server::start_node`] with the node's networking on: Service routing, cluster DNS,
+    /// NetworkPolicy and the Ingress controller on ports 80/443.
+    pub fn start_networked(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Self::launch_node(&dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    fn launch_node(dir: &Path, extra: &[&str]) -> Server {
         let logs = dir.join("pod-logs");
         let logs = logs.to_str().expect("utf-8 path");
         let mut args = vec!["--kubelet-port", "0", "--pod-log-dir", logs];
@@ -417,6 +436,12 @@ impl Node {
 
     pub fn start_in(dir: &Path, extra: &[&str]) -> Node {
         Self::ready(Server::start_node_in(dir, extra))
+    }
+
+    /// A node with its networking on ([`Server::start_networked`]); rkube's iptables rules
+    /// are removed again when it is dropped.
+    pub fn networked(extra: &[&str]) -> Node {
+        Self::ready(Server::start_networked(extra))
     }
 
     fn ready(s: Server) -> Node {
