@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{Cluster, Kind};
+use crate::cluster::{Changes, Cluster, Kind};
 use crate::iptables::{self, Desired, Runner};
 use crate::{NodeInfo, dns, ingress, netpol, services};
 
@@ -130,17 +130,12 @@ pub async fn start(
         let s = stop.clone();
         tasks.push(tokio::spawn(async move {
             let kinds = [Kind::Service, Kind::EndpointSlice, Kind::Namespace];
-            let mut changes = c.changes(&kinds);
-            c.ready(&kinds).await;
-            loop {
-                tokio::select! {
-                    _ = s.cancelled() => return,
-                    more = changes.next() => if !more { return },
-                }
-                let services = c.services.state();
-                let records = dns::Records::build(&domain, &services, &c.slices.state())
+            let Some(mut changes) = when_ready(&c, &kinds, &s).await else {
+                return;
+            };
+            while next_change(&mut changes, &s).await {
+                let records = dns::Records::build(&domain, &c.services.state(), &c.slices.state())
                     .with_namespaces(&c.namespaces.state());
-                tracing::debug!(services = services.len(), "cluster DNS records rebuilt");
                 let _ = tx.send(Arc::new(records));
             }
         }));
@@ -271,11 +266,9 @@ async fn sync_rules(
     if cfg.network_policy {
         kinds.extend([Kind::NetworkPolicy, Kind::Pod, Kind::Namespace]);
     }
-    let mut changes = cluster.changes(&kinds);
-    tokio::select! {
-        _ = stop.cancelled() => return,
-        _ = cluster.ready(&kinds) => {}
-    }
+    let Some(mut changes) = when_ready(&cluster, &kinds, &stop).await else {
+        return;
+    };
     let mut runner = Runner::new();
     let mut failed = false;
     loop {
@@ -285,8 +278,7 @@ async fn sync_rules(
             Duration::from_secs(3600)
         });
         tokio::select! {
-            _ = stop.cancelled() => return,
-            more = changes.next() => if !more { return },
+            more = next_change(&mut changes, &stop) => if !more { return },
             _ = retry => {}
         }
         let started = Instant::now();
@@ -320,15 +312,13 @@ async fn load_balancer_status(
     ips: Vec<Ipv4Addr>,
     stop: CancellationToken,
 ) {
-    let mut changes = cluster.changes(&[Kind::Service]);
     let Some(ip) = ips.first().map(ToString::to_string) else {
         return;
     };
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            more = changes.next() => if !more { return },
-        }
+    let Some(mut changes) = when_ready(&cluster, &[Kind::Service], &stop).await else {
+        return;
+    };
+    while next_change(&mut changes, &stop).await {
         for svc in cluster.services.state() {
             let Some(spec) = svc.spec.as_ref() else {
                 continue;
@@ -378,16 +368,10 @@ async fn ingress_routes(
         Kind::EndpointSlice,
         Kind::Secret,
     ];
-    let mut changes = cluster.changes(&kinds);
-    tokio::select! {
-        _ = stop.cancelled() => return,
-        _ = cluster.ready(&kinds) => {}
-    }
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            more = changes.next() => if !more { return },
-        }
+    let Some(mut changes) = when_ready(&cluster, &kinds, &stop).await else {
+        return;
+    };
+    while next_change(&mut changes, &stop).await {
         let routes = Arc::new(ingress::Routes::build(
             &cluster.classes.state(),
             &cluster.ingresses.state(),
@@ -399,6 +383,29 @@ async fn ingress_routes(
         if let Err(e) = ingress::update_status(&client, &routes, &ips).await {
             tracing::debug!(error = %e, "ingress status");
         }
+    }
+}
+
+/// The change signal for `kinds`, once their watches have their first lists; None if
+/// `stop` fires first. Its first [`next_change`] returns at once (build the first state).
+async fn when_ready(
+    cluster: &Cluster,
+    kinds: &[Kind],
+    stop: &CancellationToken,
+) -> Option<Changes> {
+    let changes = cluster.changes(kinds);
+    tokio::select! {
+        _ = stop.cancelled() => None,
+        _ = cluster.ready(kinds) => Some(changes),
+    }
+}
+
+/// Waits for the next change (changes during the caller's work fold into one); false once
+/// `stop` fires or the watches end.
+async fn next_change(changes: &mut Changes, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        more = changes.next() => more,
     }
 }
 

@@ -363,6 +363,7 @@ pub fn rules(node: &NodeInfo, ports: &[PortRule]) -> Desired {
             ));
         }
         // Endpoint chains.
+        let mut all_seps = Vec::new();
         let mut seps = Vec::new();
         let mut local_seps = Vec::new();
         for ep in &p.endpoints {
@@ -385,8 +386,9 @@ pub fn rules(node: &NodeInfo, ports: &[PortRule]) -> Desired {
                 local_seps.push(sep.clone());
             }
             if !p.internal_local || ep.local {
-                seps.push(sep);
+                seps.push(sep.clone());
             }
+            all_seps.push(sep);
         }
         if !usable.is_empty() {
             let mut svc = Vec::new();
@@ -407,15 +409,10 @@ pub fn rules(node: &NodeInfo, ports: &[PortRule]) -> Desired {
         if has_external && !p.endpoints.is_empty() {
             // The cluster-wide chain for external traffic, even when internal traffic is
             // node-local.
-            let all: Vec<String> = p
-                .endpoints
-                .iter()
-                .map(|ep| chain_name("SEP", &format!("{key}/{}", ep.addr)))
-                .collect();
             let target = if p.internal_local {
                 let chain = chain_name("SVX", &key);
                 let mut rules = Vec::new();
-                choose(&mut rules, &all, p.affinity_seconds);
+                choose(&mut rules, &all_seps, p.affinity_seconds);
                 nat.insert(chain.clone(), rules);
                 chain
             } else {

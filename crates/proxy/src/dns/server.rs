@@ -44,7 +44,7 @@ enum ForwardError {
     Encode(#[source] hickory_proto::ProtoError),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Transport {
     Udp,
     Tcp,
@@ -215,11 +215,7 @@ async fn respond(shared: &Shared, packet: &[u8], transport: Transport) -> Option
         rotate_addresses(&mut reply, shared.rotation.fetch_add(1, Ordering::Relaxed));
         return encode(&reply, limit);
     }
-    let forwarded = match transport {
-        Transport::Udp => forward_udp(&shared.upstreams, packet, id).await,
-        Transport::Tcp => forward_tcp(&shared.upstreams, packet, id).await,
-    };
-    match forwarded {
+    match forward(transport, &shared.upstreams, packet, id).await {
         Ok(reply) => Some(reply),
         Err(e) => {
             let name = request.queries.first().map(|q| q.name().to_string());
@@ -289,9 +285,10 @@ fn rotate_addresses(reply: &mut Message, by: usize) {
     }
 }
 
-/// Sends `query` over UDP to the upstreams in turn (each on a fresh socket, so concurrent
-/// clients' IDs cannot collide) until one answers with the same ID.
-async fn forward_udp(
+/// Sends `query` to the upstreams in turn over `transport` (over UDP each on a fresh
+/// socket, so concurrent clients' IDs cannot collide) until one answers with the same ID.
+async fn forward(
+    transport: Transport,
     upstreams: &[SocketAddr],
     query: &[u8],
     id: u16,
@@ -306,14 +303,20 @@ async fn forward_udp(
             break;
         }
         let attempt_end = deadline.min(now + ATTEMPT_TIMEOUT);
-        match timeout_at(attempt_end, udp_exchange(*upstream, query, id)).await {
+        let exchange = async {
+            match transport {
+                Transport::Udp => udp_exchange(*upstream, query, id).await,
+                Transport::Tcp => tcp_exchange(*upstream, query, id).await,
+            }
+        };
+        match timeout_at(attempt_end, exchange).await {
             Ok(Ok(reply)) => return Ok(reply),
             Ok(Err(e)) => {
-                debug!(%upstream, error = %e, "UDP upstream failed");
+                debug!(%upstream, ?transport, error = %e, "upstream failed");
                 // A refused port answers at once; don't spin through the list in a loop.
                 tokio::time::sleep_until(attempt_end.min(now + Duration::from_millis(200))).await;
             }
-            Err(_) => debug!(%upstream, "UDP upstream timed out"),
+            Err(_) => debug!(%upstream, ?transport, "upstream timed out"),
         }
     }
     Err(ForwardError::Timeout)
@@ -337,34 +340,6 @@ async fn udp_exchange(upstream: SocketAddr, query: &[u8], id: u16) -> io::Result
             return Ok(buf);
         }
     }
-}
-
-/// Sends `query` over TCP to the upstreams in turn until one answers with the same ID.
-async fn forward_tcp(
-    upstreams: &[SocketAddr],
-    query: &[u8],
-    id: u16,
-) -> Result<Vec<u8>, ForwardError> {
-    if upstreams.is_empty() {
-        return Err(ForwardError::NoUpstreams);
-    }
-    let deadline = Instant::now() + FORWARD_DEADLINE;
-    for upstream in upstreams.iter().cycle() {
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        let attempt_end = deadline.min(now + ATTEMPT_TIMEOUT);
-        match timeout_at(attempt_end, tcp_exchange(*upstream, query, id)).await {
-            Ok(Ok(reply)) => return Ok(reply),
-            Ok(Err(e)) => {
-                debug!(%upstream, error = %e, "TCP upstream failed");
-                tokio::time::sleep_until(attempt_end.min(now + Duration::from_millis(200))).await;
-            }
-            Err(_) => debug!(%upstream, "TCP upstream timed out"),
-        }
-    }
-    Err(ForwardError::Timeout)
 }
 
 async fn tcp_exchange(upstream: SocketAddr, query: &[u8], id: u16) -> io::Result<Vec<u8>> {
@@ -404,9 +379,9 @@ async fn lookup_upstream(
     query.set_edns(response_edns());
     let id = query.metadata.id;
     let bytes = query.to_vec().map_err(ForwardError::Encode)?;
-    let mut reply = forward_udp(upstreams, &bytes, id).await?;
+    let mut reply = forward(Transport::Udp, upstreams, &bytes, id).await?;
     if reply.get(2).is_some_and(|flags| flags & 0x02 != 0) {
-        reply = forward_tcp(upstreams, &bytes, id).await?;
+        reply = forward(Transport::Tcp, upstreams, &bytes, id).await?;
     }
     Ok(Message::from_vec(&reply)
         .map(|m| m.answers)
