@@ -41,7 +41,17 @@ pub struct Cluster {
     pub ingresses: Store<Ingress>,
     pub classes: Store<IngressClass>,
     pub secrets: Store<Secret>,
-    signals: Arc<[watch::Sender<u64>; KINDS]>,
+    signals: Arc<[Signal; KINDS]>,
+}
+
+/// One kind's watch as its consumers see it.
+#[derive(Clone)]
+struct Signal {
+    /// Bumped on every change.
+    changed: watch::Sender<u64>,
+    /// True once the first list is in. (Not the store's own `wait_until_ready`: of several
+    /// tasks waiting on it at once, only the last to wait is woken.)
+    ready: watch::Sender<bool>,
 }
 
 /// Wakes when any of the kinds it was made for changed since the last wake.
@@ -67,7 +77,7 @@ impl Changes {
     }
 }
 
-fn spawn_watch<K>(api: Api<K>, signal: watch::Sender<u64>, stop: CancellationToken) -> Store<K>
+fn spawn_watch<K>(api: Api<K>, signal: Signal, stop: CancellationToken) -> Store<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync,
     K: 'static,
@@ -86,9 +96,12 @@ where
             };
             match event {
                 None => return,
-                Some(Ok(watcher::Event::InitDone | watcher::Event::Apply(_)))
-                | Some(Ok(watcher::Event::Delete(_))) => {
-                    signal.send_modify(|n| *n += 1);
+                Some(Ok(watcher::Event::InitDone)) => {
+                    signal.ready.send_replace(true);
+                    signal.changed.send_modify(|n| *n += 1);
+                }
+                Some(Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_))) => {
+                    signal.changed.send_modify(|n| *n += 1);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => tracing::debug!(error = %e, "watch error; retrying"),
@@ -101,7 +114,10 @@ where
 impl Cluster {
     /// Starts the watches (all namespaces).
     pub fn watch(client: &Client, stop: &CancellationToken) -> Cluster {
-        let signals: [watch::Sender<u64>; KINDS] = std::array::from_fn(|_| watch::Sender::new(0));
+        let signals: [Signal; KINDS] = std::array::from_fn(|_| Signal {
+            changed: watch::Sender::new(0),
+            ready: watch::Sender::new(false),
+        });
         let signal = |k: Kind| signals[k as usize].clone();
         Cluster {
             services: spawn_watch(
@@ -146,7 +162,7 @@ impl Cluster {
         let receivers = kinds
             .iter()
             .map(|k| {
-                let mut r = self.signals[*k as usize].subscribe();
+                let mut r = self.signals[*k as usize].changed.subscribe();
                 r.mark_changed();
                 r
             })
@@ -154,19 +170,13 @@ impl Cluster {
         Changes { receivers }
     }
 
-    /// Waits until every watch in `kinds` has its first list.
+    /// Waits until every watch in `kinds` has its first list (any number of tasks may wait
+    /// at once).
     pub async fn ready(&self, kinds: &[Kind]) {
         for kind in kinds {
-            let _ = match kind {
-                Kind::Service => self.services.wait_until_ready().await,
-                Kind::EndpointSlice => self.slices.wait_until_ready().await,
-                Kind::Pod => self.pods.wait_until_ready().await,
-                Kind::Namespace => self.namespaces.wait_until_ready().await,
-                Kind::NetworkPolicy => self.policies.wait_until_ready().await,
-                Kind::Ingress => self.ingresses.wait_until_ready().await,
-                Kind::IngressClass => self.classes.wait_until_ready().await,
-                Kind::Secret => self.secrets.wait_until_ready().await,
-            };
+            let mut rx = self.signals[*kind as usize].ready.subscribe();
+            // An error means the watch ended (stop fired); the caller stops as well.
+            let _ = rx.wait_for(|ready| *ready).await;
         }
     }
 }
