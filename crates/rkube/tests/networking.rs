@@ -1,6 +1,7 @@
 //! Service networking on a real node (containerd on this machine, busybox pods), seen
 //! from inside pods and from the host: ClusterIP routing by DNS name balanced across a
-//! Deployment, NodePort on 127.0.0.1, scaling and readiness changing the backends,
+//! Deployment, NodePort on 127.0.0.1, a LoadBalancer on the node's address, session
+//! affinity, scaling and readiness changing the backends,
 //! headless StatefulSet names, the seed Ingress on port 80, and NetworkPolicies.
 //!
 //! The node's networking owns host-wide iptables chains and ports 80/443, so these tests
@@ -121,6 +122,23 @@ spec:
   type: NodePort
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-sticky}
+spec:
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-lb}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: web}
+  ports: [{port: 8081, targetPort: http}]
 "#,
     );
     apply(&s, &client_pod("client", "app: client"));
@@ -141,6 +159,28 @@ spec:
     let answer = curl(&["http://127.0.0.1:30080/"]);
     assert!(pods.contains(&answer), "NodePort answered {answer:?}");
 
+    // A LoadBalancer Service reports the node's address and answers on it (with
+    // externalTrafficPolicy: Local every endpoint here is local).
+    let node_ip = jsonpath(
+        &s,
+        &["get", "nodes"],
+        r#"{.items[0].status.addresses[?(@.type=="InternalIP")].address}"#,
+    );
+    let lb_ip = wait_for(MINUTE, "the LoadBalancer's ingress address", || {
+        let ip = jsonpath(
+            &s,
+            &["get", "service", "web-lb"],
+            "{.status.loadBalancer.ingress[0].ip}",
+        );
+        (!ip.is_empty()).then_some(ip)
+    });
+    assert_eq!(lb_ip, node_ip);
+    let answer = curl(&[&format!("http://{lb_ip}:8081/")]);
+    assert!(
+        pods.contains(&answer),
+        "the LoadBalancer answered {answer:?}"
+    );
+
     // Scaling up adds the new pod to the backends.
     s.ok(&["scale", "deployment/web", "--replicas=3"]);
     let three: BTreeSet<String> = wait_ready(&s, "app=web", 3).into_iter().collect();
@@ -150,6 +190,15 @@ spec:
             .collect();
         (got == three).then_some(())
     });
+
+    // sessionAffinity: ClientIP keeps one client on one of the three pods.
+    let sticky = fetch_from(&s, "client", "http://web-sticky", 12);
+    let first = sticky.first().cloned().unwrap_or_default();
+    assert!(three.contains(&first), "web-sticky answered {sticky:?}");
+    assert!(
+        sticky.iter().all(|a| *a == first),
+        "one client, several pods: {sticky:?}"
+    );
 
     // A pod that turns unready stops receiving traffic.
     let unready = three.iter().next().expect("a pod").clone();

@@ -423,6 +423,9 @@ fn an_agent_joins_with_the_node_token() {
             token,
             "--kubelet-port",
             "0",
+            // Node networking owns host-wide chains and ports: only tests/networking.rs.
+            "--disable",
+            "proxy,network-policy,dns,ingress",
         ])
         .arg("--data-dir")
         .arg(tmp.path())

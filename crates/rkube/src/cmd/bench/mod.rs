@@ -6,6 +6,7 @@
 //! - `scheduler.rs`: `rkube bench scheduler`, scheduling throughput on simulated nodes.
 //! - `controllers.rs`: `rkube bench controllers`, Deployments converging against bare pods.
 //! - `node.rs`: `rkube bench node`, pod startup on containerd against CRI direct.
+//! - `proxy.rs`: `rkube bench proxy`, Service rule sync and requests through a ClusterIP.
 //! - `procs.rs`: starting servers as child processes, reading their RSS.
 
 mod api;
@@ -13,6 +14,7 @@ mod client;
 mod controllers;
 mod node;
 mod procs;
+mod proxy;
 mod scheduler;
 
 use clap::Subcommand;
@@ -31,6 +33,9 @@ pub enum Bench {
     /// Pod startup latency on this machine's containerd (create -> Running), against the
     /// same pods started straight over CRI, with the agent's and containerd's RSS.
     Node(node::Args),
+    /// Service rule-sync latency for N Services x M endpoints (incremental against a full
+    /// rewrite), then HTTP request rate through a ClusterIP against the pod IP.
+    Proxy(proxy::Args),
 }
 
 pub async fn run(b: Bench) -> anyhow::Result<()> {
@@ -39,6 +44,7 @@ pub async fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Scheduler(args) => scheduler::run(args).await,
         Bench::Controllers(args) => controllers::run(args).await,
         Bench::Node(args) => node::run(args).await,
+        Bench::Proxy(args) => proxy::run(args).await,
     }
 }
 
