@@ -468,6 +468,16 @@ impl Drop for Node {
         if self.0.child.try_wait().ok().flatten().is_some() {
             return;
         }
+        // Workloads first (their pods go with them, in the foreground): deleting only the
+        // pods would let their controllers start new ones on the shared containerd.
+        let _ = self.0.kubectl(&[
+            "delete",
+            "deployments,statefulsets,daemonsets,replicasets,cronjobs,jobs",
+            "--all",
+            "-A",
+            "--cascade=foreground",
+            "--timeout=60s",
+        ]);
         let _ = self.0.kubectl(&[
             "delete",
             "pods",
