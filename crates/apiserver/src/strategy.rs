@@ -2,6 +2,8 @@
 //! `PrepareForUpdate` and `BeforeCreate` / `BeforeUpdate`): server-set metadata, the
 //! spec/status split of kinds with a status subresource, generation, initial status.
 
+use std::collections::BTreeSet;
+
 use apimachinery::registry::ResourceType;
 use serde_json::{Value, json};
 
@@ -229,6 +231,7 @@ pub fn prepare_for_update(
         };
     }
     if rt.group.is_empty() && rt.kind == "Service" {
+        drop_type_dependent_fields(new, old);
         carry_allocated(new, old);
     }
     let old_meta = &old["metadata"];
@@ -292,6 +295,80 @@ fn keep_only_ephemeral_containers(rt: &ResourceType, new: &mut Value, old: &Valu
     if rt.tracks_generation && spec_changed {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
         meta.insert("generation".into(), json!(generation));
+    }
+}
+
+/// A Service whose type changes loses the fields only its old type used, when the update
+/// left them as they were (upstream's `dropTypeDependentFields`): patching a LoadBalancer to
+/// `type: ClusterIP` drops its node ports, `allocateLoadBalancerNodePorts`,
+/// `loadBalancerClass`, `externalTrafficPolicy` and `healthCheckNodePort` instead of failing
+/// validation on them. A field the update itself changed stays, for validation to judge.
+fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
+    let type_of = |v: &Value| {
+        v["spec"]["type"]
+            .as_str()
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
+    let (new_type, old_type) = (type_of(new), type_of(old));
+    let node_ports = |t: &str| matches!(t, "NodePort" | "LoadBalancer");
+    let health_check =
+        |v: &Value, t: &str| t == "LoadBalancer" && v["spec"]["externalTrafficPolicy"] == "Local";
+    let drop_health_check = health_check(old, &old_type) && !health_check(new, &new_type);
+    let node_port_set = |v: &Value| -> BTreeSet<i64> {
+        v["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["nodePort"].as_i64())
+            .filter(|n| *n != 0)
+            .collect()
+    };
+    let same_node_ports = node_port_set(new) == node_port_set(old);
+    let unchanged: Vec<&str> = [
+        "clusterIP",
+        "clusterIPs",
+        "ipFamilies",
+        "ipFamilyPolicy",
+        "healthCheckNodePort",
+        "allocateLoadBalancerNodePorts",
+        "loadBalancerClass",
+        "externalTrafficPolicy",
+    ]
+    .into_iter()
+    .filter(|f| new["spec"].get(*f) == old["spec"].get(*f))
+    .collect();
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let drop = |spec: &mut serde_json::Map<String, Value>, field: &str| {
+        if unchanged.contains(&field) {
+            spec.remove(field);
+        }
+    };
+    if old_type != "ExternalName" && new_type == "ExternalName" {
+        if unchanged.contains(&"clusterIP") && unchanged.contains(&"clusterIPs") {
+            drop(spec, "clusterIP");
+            drop(spec, "clusterIPs");
+        }
+        drop(spec, "ipFamilies");
+        drop(spec, "ipFamilyPolicy");
+    }
+    if drop_health_check {
+        drop(spec, "healthCheckNodePort");
+    }
+    if old_type == "LoadBalancer" && new_type != "LoadBalancer" {
+        drop(spec, "allocateLoadBalancerNodePorts");
+        drop(spec, "loadBalancerClass");
+    }
+    if node_ports(&old_type) && !node_ports(&new_type) {
+        drop(spec, "externalTrafficPolicy");
+        if same_node_ports {
+            let ports = spec.get_mut("ports").and_then(Value::as_array_mut);
+            for p in ports.into_iter().flatten().filter_map(Value::as_object_mut) {
+                p.remove("nodePort");
+            }
+        }
     }
 }
 
@@ -421,5 +498,43 @@ mod tests {
         assert_eq!(new["metadata"]["uid"], "u");
         assert_eq!(new["metadata"]["resourceVersion"], "7");
         assert_eq!(new["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn a_service_changing_type_drops_what_only_the_old_type_used() {
+        let reg = Registry::builtin();
+        let rt = reg.get("", "v1", "services").expect("services");
+        let old = json!({"metadata": {"name": "web"}, "spec": {"type": "LoadBalancer",
+            "clusterIP": "10.43.0.9", "clusterIPs": ["10.43.0.9"],
+            "externalTrafficPolicy": "Local", "healthCheckNodePort": 31999,
+            "allocateLoadBalancerNodePorts": true,
+            "ports": [{"port": 80, "nodePort": 30080}]}});
+        // A merge patch of `type` alone: everything else as it was.
+        let mut new = old.clone();
+        new["spec"]["type"] = json!("ClusterIP");
+        prepare_for_update(rt, &mut new, &old, None);
+        let spec = &new["spec"];
+        for gone in [
+            "externalTrafficPolicy",
+            "healthCheckNodePort",
+            "allocateLoadBalancerNodePorts",
+        ] {
+            assert!(spec.get(gone).is_none(), "{gone} kept: {spec}");
+        }
+        assert!(spec["ports"][0].get("nodePort").is_none(), "{spec}");
+        assert_eq!(spec["clusterIP"], "10.43.0.9");
+        // A node port the update itself changes stays, for validation to refuse.
+        let mut changed = old.clone();
+        changed["spec"]["type"] = json!("ClusterIP");
+        changed["spec"]["ports"][0]["nodePort"] = json!(30081);
+        prepare_for_update(rt, &mut changed, &old, None);
+        assert_eq!(changed["spec"]["ports"][0]["nodePort"], 30081);
+        // LoadBalancer to NodePort keeps the node ports and the traffic policy.
+        let mut np = old.clone();
+        np["spec"]["type"] = json!("NodePort");
+        prepare_for_update(rt, &mut np, &old, None);
+        assert_eq!(np["spec"]["ports"][0]["nodePort"], 30080);
+        assert_eq!(np["spec"]["externalTrafficPolicy"], "Local");
+        assert!(np["spec"].get("healthCheckNodePort").is_none());
     }
 }

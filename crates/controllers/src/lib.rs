@@ -10,6 +10,7 @@
 //!   (PodDisruptionBudget status), `podgc.rs` (pods of gone nodes), `cronjob/` (schedules in `cronjob/schedule.rs`).
 //!   `job/` (Jobs run to completion), `ttlafterfinished.rs` (finished Jobs' TTL).
 //!   `statefulset/` and `daemonset/` (sharing `history.rs`, their ControllerRevisions).
+//!   `servicelb.rs` (LoadBalancer Services' addresses: the Ready nodes').
 //! - shared machinery: `informer.rs` (one watch and cache per kind), `queue.rs` (work queue
 //!   and workers), `controller_ref.rs` (adoption, expectations), `events.rs`, `podutil.rs`,
 //!   `leader.rs` (Lease election).
@@ -40,6 +41,7 @@ pub mod registry;
 pub mod replicaset;
 pub mod service_pods;
 pub mod serviceaccount;
+pub mod servicelb;
 pub mod statefulset;
 pub mod ttlafterfinished;
 

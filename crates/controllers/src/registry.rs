@@ -16,6 +16,7 @@ pub const ALL: &[(&str, Factory)] = &[
     (crate::deployment::NAME, crate::deployment::new),
     (crate::endpoint::NAME, crate::endpoint::new),
     (crate::endpointslice::NAME, crate::endpointslice::new),
+    (crate::servicelb::NAME, crate::servicelb::new),
     (crate::nodelifecycle::NAME, crate::nodelifecycle::new),
     (crate::disruption::NAME, crate::disruption::new),
     (crate::podgc::NAME, crate::podgc::new),

@@ -21,7 +21,7 @@ pub struct NodeInfo {
     /// The Node's name (`spec.nodeName` of its pods).
     pub name: String,
     /// The node's own addresses (InternalIP first); NodePorts answer on these and on
-    /// 127.0.0.1, and LoadBalancer Services and Ingresses report the first.
+    /// 127.0.0.1, and Ingresses report the first.
     pub ips: Vec<Ipv4Addr>,
     /// The cluster's pod CIDR (`10.42.0.0/16`): traffic from outside it to a Service is
     /// masqueraded.

@@ -1,13 +1,14 @@
 //! The node's networking as one running piece: watches the cluster, keeps the iptables
 //! rules (Services, NetworkPolicies) in sync, answers cluster DNS, serves Ingresses, and
-//! reports this node's address on LoadBalancer Services and Ingresses.
+//! reports this node's address on Ingresses (the controllers report LoadBalancer Services'
+//! addresses: every Ready node's).
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Service};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::json;
 use tokio::sync::watch;
@@ -161,14 +162,6 @@ pub async fn start(
             stop.clone(),
         )));
     }
-    if cfg.services {
-        tasks.push(tokio::spawn(load_balancer_status(
-            client.clone(),
-            cluster.clone(),
-            cfg.node.ips.clone(),
-            stop.clone(),
-        )));
-    }
     if let Some((http_port, https_port)) = cfg.ingress {
         if let Err(e) = ingress::ensure_class(&client).await {
             tracing::warn!(error = %e, "creating IngressClass rkube");
@@ -299,56 +292,6 @@ async fn sync_rules(
             Err(e) => {
                 failed = true;
                 tracing::warn!(error = %e, "iptables sync failed; retrying");
-            }
-        }
-    }
-}
-
-/// `status.loadBalancer.ingress` of a LoadBalancer Service (no `loadBalancerClass`) lists
-/// this node's address, as k3s's service load balancer reports its nodes.
-async fn load_balancer_status(
-    client: Client,
-    cluster: Cluster,
-    ips: Vec<Ipv4Addr>,
-    stop: CancellationToken,
-) {
-    let Some(ip) = ips.first().map(ToString::to_string) else {
-        return;
-    };
-    let Some(mut changes) = when_ready(&cluster, &[Kind::Service], &stop).await else {
-        return;
-    };
-    while next_change(&mut changes, &stop).await {
-        for svc in cluster.services.state() {
-            let Some(spec) = svc.spec.as_ref() else {
-                continue;
-            };
-            if spec.type_.as_deref() != Some("LoadBalancer") || spec.load_balancer_class.is_some() {
-                continue;
-            }
-            let mut list: Vec<serde_json::Value> = svc
-                .status
-                .as_ref()
-                .and_then(|s| s.load_balancer.as_ref())
-                .and_then(|lb| lb.ingress.as_ref())
-                .into_iter()
-                .flatten()
-                .filter_map(|i| serde_json::to_value(i).ok())
-                .collect();
-            if list.iter().any(|i| i["ip"] == json!(ip)) {
-                continue;
-            }
-            list.push(json!({"ip": ip, "ipMode": "VIP"}));
-            let (Some(ns), Some(name)) = (&svc.metadata.namespace, &svc.metadata.name) else {
-                continue;
-            };
-            let api: Api<Service> = Api::namespaced(client.clone(), ns);
-            let patch = json!({"status": {"loadBalancer": {"ingress": list}}});
-            if let Err(e) = api
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                tracing::debug!(service = %name, error = %e, "load balancer status");
             }
         }
     }

@@ -17,6 +17,7 @@ mod nodelifecycle;
 mod replicaset;
 mod seeds;
 mod serviceaccount;
+mod servicelb;
 mod statefulset;
 mod ttlafterfinished;
 
