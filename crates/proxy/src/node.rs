@@ -232,6 +232,13 @@ pub fn desired(cluster: &Cluster, cfg: &Config, dns: Option<SocketAddrV4>) -> De
             dns,
         );
         desired = services::rules(&cfg.node, &ports);
+        if let Some(addr) = dns {
+            desired
+                .chains(iptables::TableName::Filter)
+                .entry(services::FIREWALL.to_string())
+                .or_default()
+                .extend(services::dns_firewall(&cfg.node, addr));
+        }
     }
     if cfg.network_policy {
         desired.merge(netpol::rules(

@@ -326,6 +326,23 @@ fn choose(rules: &mut Vec<String>, seps: &[String], affinity: Option<i32>) {
     balance(rules, seps);
 }
 
+/// Filter rules (for [`FIREWALL`], jumped to from INPUT) that keep the node's cluster DNS
+/// server at `dns` to the pods and the node itself: anyone else on the network is dropped,
+/// so the node is no open resolver.
+pub fn dns_firewall(node: &NodeInfo, dns: SocketAddrV4) -> Vec<String> {
+    let cidr = node.cluster_cidr_str();
+    ["udp", "tcp"]
+        .iter()
+        .map(|proto| {
+            format!(
+                "-d {}/32 -p {proto} -m {proto} --dport {} ! -s {cidr} -m addrtype ! --src-type LOCAL -m comment --comment \"rkube cluster DNS: pods and this node only\" -j DROP",
+                dns.ip(),
+                dns.port()
+            )
+        })
+        .collect()
+}
+
 /// Every rule for `ports` (from [`port_rules`]).
 pub fn rules(node: &NodeInfo, ports: &[PortRule]) -> Desired {
     let cidr = node.cluster_cidr_str();

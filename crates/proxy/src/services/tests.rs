@@ -227,3 +227,17 @@ fn load_balancer_ips_route_like_node_ports_and_dns_goes_to_the_node() {
         "-p udp -m udp -j DNAT --to-destination 192.168.1.5:10053"
     );
 }
+
+#[test]
+fn the_cluster_dns_answers_pods_and_the_node_only() {
+    let rules = dns_firewall(
+        &node(),
+        SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 10053),
+    );
+    assert_eq!(
+        rules,
+        ["udp", "tcp"].map(|p| format!(
+            "-d 192.0.2.2/32 -p {p} -m {p} --dport 10053 ! -s 10.42.0.0/16 -m addrtype ! --src-type LOCAL -m comment --comment \"rkube cluster DNS: pods and this node only\" -j DROP"
+        ))
+    );
+}
