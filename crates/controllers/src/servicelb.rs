@@ -83,7 +83,14 @@ pub fn new(ctx: &Arc<Ctx>, stop: CancellationToken) -> Runner {
     });
     nodes.on_change({
         let (q, services) = (queue.clone(), services.clone());
-        move |_| {
+        move |ch| {
+            // Heartbeats update every node all the time; only a change of the address it
+            // contributes (readiness, addresses, deletion) concerns the Services.
+            if let Change::Updated { old, new } = ch
+                && node_address(old) == node_address(new)
+            {
+                return;
+            }
             for svc in services.list_all().iter().filter(|s| served(s)) {
                 q.add(crate::key_of(svc.as_ref()));
             }
