@@ -298,23 +298,26 @@ fn keep_only_ephemeral_containers(rt: &ResourceType, new: &mut Value, old: &Valu
     }
 }
 
+/// A Service's `spec.type` (ClusterIP when unset).
+fn service_type(svc: &Value) -> &str {
+    svc["spec"]["type"].as_str().unwrap_or("ClusterIP")
+}
+
+/// Do Services of this type have node ports?
+fn has_node_ports(service_type: &str) -> bool {
+    matches!(service_type, "NodePort" | "LoadBalancer")
+}
+
 /// A Service whose type changes loses the fields only its old type used, when the update
 /// left them as they were (upstream's `dropTypeDependentFields`): patching a LoadBalancer to
 /// `type: ClusterIP` drops its node ports, `allocateLoadBalancerNodePorts`,
 /// `loadBalancerClass`, `externalTrafficPolicy` and `healthCheckNodePort` instead of failing
 /// validation on them. A field the update itself changed stays, for validation to judge.
 fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
-    let type_of = |v: &Value| {
-        v["spec"]["type"]
-            .as_str()
-            .unwrap_or("ClusterIP")
-            .to_string()
-    };
-    let (new_type, old_type) = (type_of(new), type_of(old));
-    let node_ports = |t: &str| matches!(t, "NodePort" | "LoadBalancer");
+    let (new_type, old_type) = (service_type(new).to_string(), service_type(old));
     let health_check =
         |v: &Value, t: &str| t == "LoadBalancer" && v["spec"]["externalTrafficPolicy"] == "Local";
-    let drop_health_check = health_check(old, &old_type) && !health_check(new, &new_type);
+    let drop_health_check = health_check(old, old_type) && !health_check(new, &new_type);
     let node_port_set = |v: &Value| -> BTreeSet<i64> {
         v["spec"]["ports"]
             .as_array()
@@ -361,7 +364,7 @@ fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
         drop(spec, "allocateLoadBalancerNodePorts");
         drop(spec, "loadBalancerClass");
     }
-    if node_ports(&old_type) && !node_ports(&new_type) {
+    if has_node_ports(old_type) && !has_node_ports(&new_type) {
         drop(spec, "externalTrafficPolicy");
         if same_node_ports {
             let ports = spec.get_mut("ports").and_then(Value::as_array_mut);
@@ -375,12 +378,6 @@ fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
 /// An update that leaves out the Service's allocated cluster IP or node ports keeps them
 /// (upstream's `patchAllocatedValues`), so re-applying a manifest without them works.
 fn carry_allocated(new: &mut Value, old: &Value) {
-    let spec_type = |v: &Value| {
-        v["spec"]["type"]
-            .as_str()
-            .unwrap_or("ClusterIP")
-            .to_string()
-    };
     if new["spec"]["type"].as_str() == Some("ExternalName") || !new["spec"].is_object() {
         return;
     }
@@ -394,8 +391,7 @@ fn carry_allocated(new: &mut Value, old: &Value) {
             new["spec"]["clusterIPs"] = ips.clone();
         }
     }
-    let keeps_node_ports = matches!(spec_type(new).as_str(), "NodePort" | "LoadBalancer");
-    if !keeps_node_ports {
+    if !has_node_ports(service_type(new)) {
         return;
     }
     let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
