@@ -2,7 +2,7 @@
 //! name, scaling reflected, headless Services, and both gone with the Service.
 
 use super::common::{apply, jsonpath};
-use super::{DEADLINE, cluster, names, rollout_status, wait_for};
+use super::{DEADLINE, cluster, names, rollout_status, sorted_values, wait_for};
 
 const APP: &str = r#"
 apiVersion: apps/v1
@@ -32,25 +32,19 @@ spec:
 "#;
 
 fn endpoint_ips(s: &super::common::Server, name: &str) -> Vec<String> {
-    let ips = jsonpath(
+    sorted_values(
         s,
         &["get", "endpoints", name],
         "{.subsets[*].addresses[*].ip}",
-    );
-    let mut v: Vec<String> = ips.split_whitespace().map(String::from).collect();
-    v.sort();
-    v
+    )
 }
 
 fn pod_ips(s: &super::common::Server) -> Vec<String> {
-    let ips = jsonpath(
+    sorted_values(
         s,
         &["get", "pods", "-l", "app=web"],
         "{.items[*].status.podIP}",
-    );
-    let mut v: Vec<String> = ips.split_whitespace().map(String::from).collect();
-    v.sort();
-    v
+    )
 }
 
 #[test]

@@ -68,6 +68,16 @@ fn rollout_status(s: &Server, what: &str) -> String {
     s.ok(&["rollout", "status", what, "--timeout=60s"])
 }
 
+/// The values `kubectl get <args> -o jsonpath=<path>` prints, sorted.
+fn sorted_values(s: &Server, args: &[&str], path: &str) -> Vec<String> {
+    let mut v: Vec<String> = jsonpath(s, args, path)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
 /// Running pods with `selector`, by name.
 fn running(s: &Server, selector: &str) -> Vec<String> {
     let out = jsonpath(

@@ -1,7 +1,7 @@
 //! Every seed manifest at once, as a user would apply them: the workloads converge.
 
 use super::common::{jsonpath, manifests_dir};
-use super::{DEADLINE, cluster, rollout_status, wait_for};
+use super::{DEADLINE, cluster, rollout_status, sorted_values, wait_for};
 
 #[test]
 fn the_seed_workloads_reach_their_ready_state_together() {
@@ -39,21 +39,16 @@ fn the_seed_workloads_reach_their_ready_state_together() {
     // The Service in front of nginx lists every pod it selects (the Deployment's and the
     // seed pods labelled app=nginx).
     wait_for(DEADLINE, "nginx-service endpoints", || {
-        let sorted = |v: String| {
-            let mut v: Vec<String> = v.split_whitespace().map(String::from).collect();
-            v.sort();
-            v
-        };
-        let eps = sorted(jsonpath(
+        let eps = sorted_values(
             &s,
             &["get", "endpoints", "nginx-service"],
             "{.subsets[*].addresses[*].ip}",
-        ));
-        let pods = sorted(jsonpath(
+        );
+        let pods = sorted_values(
             &s,
             &["get", "pods", "-l", "app=nginx"],
             "{.items[*].status.podIP}",
-        ));
+        );
         (eps.len() >= 3 && eps == pods).then_some(())
     });
     // The CronJob is accepted and scheduled for its next 02:00.

@@ -1,29 +1,23 @@
 //! Service load balancer controller: a LoadBalancer Service's ingress addresses are the
 //! Ready nodes' addresses, follow the nodes, and go when the Service stops being one.
 
-use super::common::{apply, jsonpath};
-use super::{DEADLINE, cluster, names, wait_for};
+use super::common::apply;
+use super::{DEADLINE, cluster, names, sorted_values, wait_for};
 
 fn lb_ips(s: &super::common::Server, svc: &str) -> Vec<String> {
-    let out = jsonpath(
+    sorted_values(
         s,
         &["get", "service", svc],
         "{.status.loadBalancer.ingress[*].ip}",
-    );
-    let mut ips: Vec<String> = out.split_whitespace().map(String::from).collect();
-    ips.sort();
-    ips
+    )
 }
 
 fn node_ips(s: &super::common::Server) -> Vec<String> {
-    let out = jsonpath(
+    sorted_values(
         s,
         &["get", "nodes"],
         r#"{.items[*].status.addresses[?(@.type=="InternalIP")].address}"#,
-    );
-    let mut ips: Vec<String> = out.split_whitespace().map(String::from).collect();
-    ips.sort();
-    ips
+    )
 }
 
 #[test]
