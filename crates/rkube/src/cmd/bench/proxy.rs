@@ -170,7 +170,7 @@ impl Synthetic {
     }
 
     /// Replaces the first endpoint of Service `k` with a new address (a pod rescheduled).
-    fn replace_endpoint(&mut self, k: usize) -> anyhow::Result<()> {
+    fn replace_endpoint(&mut self, k: usize) {
         let k = k % self.slices.len();
         let ip = self.ips(1)[0];
         let mut s = (*self.slices[k]).clone();
@@ -178,7 +178,6 @@ impl Synthetic {
             ep.addresses = vec![ip.to_string()];
         }
         self.slices[k] = Arc::new(s);
-        Ok(())
     }
 
     fn remove(&mut self, k: usize) {
@@ -209,8 +208,26 @@ async fn timed_sync(
     Ok((t.elapsed(), stats))
 }
 
+/// The single changes timed against a full rewrite.
+#[derive(Clone, Copy)]
+enum Change {
+    EndpointReplaced,
+    ServiceAdded,
+    ServiceDeleted,
+}
+
+impl Change {
+    fn label(self) -> &'static str {
+        match self {
+            Change::EndpointReplaced => "endpoint replaced",
+            Change::ServiceAdded => "Service added",
+            Change::ServiceDeleted => "Service deleted",
+        }
+    }
+}
+
 struct SyncRow {
-    what: String,
+    what: Change,
     rkube: Vec<Duration>,
     rkube_chains: usize,
     full: Vec<Duration>,
@@ -251,9 +268,13 @@ async fn rule_sync(args: &Args) -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     let mut next_service = args.services;
-    for what in ["endpoint replaced", "Service added", "Service deleted"] {
+    for what in [
+        Change::EndpointReplaced,
+        Change::ServiceAdded,
+        Change::ServiceDeleted,
+    ] {
         let mut row = SyncRow {
-            what: what.into(),
+            what,
             rkube: Vec::new(),
             rkube_chains: 0,
             full: Vec::new(),
@@ -263,12 +284,12 @@ async fn rule_sync(args: &Args) -> anyhow::Result<()> {
             // Spread the changes over the Service list.
             let k = c * 97 + 13;
             match what {
-                "endpoint replaced" => state.replace_endpoint(k)?,
-                "Service added" => {
+                Change::EndpointReplaced => state.replace_endpoint(k),
+                Change::ServiceAdded => {
                     state.add(next_service, args.endpoints)?;
                     next_service += 1;
                 }
-                _ => state.remove(k),
+                Change::ServiceDeleted => state.remove(k),
             }
             let (d, stats) = timed_sync(&mut runner, &state, &node, false).await?;
             row.rkube.push(d);
@@ -301,7 +322,7 @@ async fn rule_sync(args: &Args) -> anyhow::Result<()> {
         let (f50, f99) = percentiles(row.full);
         println!(
             "  {:<20} {n:>7} {:>22} {:>22}",
-            row.what,
+            row.what.label(),
             format!("({}) {r50:.1} / {r99:.1} ms", row.rkube_chains),
             format!("({}) {f50:.0} / {f99:.0} ms", row.full_chains),
         );
@@ -361,10 +382,11 @@ async fn load(to: SocketAddr, connections: usize, secs: u64) -> Load {
 
 /// Runs `work` on a thread inside the network namespace at `netns` (a bind-mounted netns
 /// file), on its own single-threaded runtime.
-fn in_netns<T: Send + 'static>(
-    netns: PathBuf,
-    work: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T>>> + Send + 'static,
-) -> anyhow::Result<T> {
+fn in_netns<T, F>(netns: PathBuf, work: impl FnOnce() -> F + Send + 'static) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
     std::thread::spawn(move || -> anyhow::Result<T> {
         let file =
             std::fs::File::open(&netns).with_context(|| format!("opening {}", netns.display()))?;
@@ -390,16 +412,14 @@ fn rounds(
 ) -> anyhow::Result<Vec<Load>> {
     let (connections, secs, n) = (args.connections, args.seconds, args.rounds);
     let targets = targets.to_vec();
-    in_netns(netns.to_path_buf(), move || {
-        Box::pin(async move {
-            let mut out: Vec<Load> = targets.iter().map(|_| Load::default()).collect();
-            for _ in 0..n {
-                for (i, t) in targets.iter().enumerate() {
-                    out[i].merge(load(*t, connections, secs).await);
-                }
+    in_netns(netns.to_path_buf(), move || async move {
+        let mut out: Vec<Load> = targets.iter().map(|_| Load::default()).collect();
+        for _ in 0..n {
+            for (i, t) in targets.iter().enumerate() {
+                out[i].merge(load(*t, connections, secs).await);
             }
-            out
-        })
+        }
+        out
     })
 }
 
@@ -563,13 +583,11 @@ async fn requests_in(args: &Args, client: &kube::Client) -> anyhow::Result<()> {
     wait_for("the Service's rules", || {
         let probe = probe.clone();
         async move {
-            let ok = in_netns(probe, move || {
-                Box::pin(async move {
-                    matches!(
-                        tokio::time::timeout(Duration::from_secs(1), request(through)).await,
-                        Ok(Ok(true))
-                    )
-                })
+            let ok = in_netns(probe, move || async move {
+                matches!(
+                    tokio::time::timeout(Duration::from_secs(1), request(through)).await,
+                    Ok(Ok(true))
+                )
             })?;
             Ok(ok.then_some(()))
         }
