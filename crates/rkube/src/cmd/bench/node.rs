@@ -87,7 +87,8 @@ async fn wait_running(seen: &Seen, names: &[String]) -> anyhow::Result<()> {
     }
 }
 
-async fn wait_gone(api: &Api<Pod>) -> anyhow::Result<()> {
+/// Waits until `api` lists no pod.
+pub(super) async fn wait_gone(api: &Api<Pod>) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let left = api.list(&Default::default()).await?.items.len();

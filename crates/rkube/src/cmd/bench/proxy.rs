@@ -522,15 +522,7 @@ async fn requests(args: &Args) -> anyhow::Result<()> {
     let _ = pods
         .delete_collection(&DeleteParams::default(), &ListParams::default())
         .await;
-    let _ = wait_for("the bench pods to go", || async {
-        Ok(pods
-            .list(&ListParams::default())
-            .await?
-            .items
-            .is_empty()
-            .then_some(()))
-    })
-    .await;
+    let _ = super::node::wait_gone(&pods).await;
     // Pods deleted at once leave the API first; the agent removes their sandboxes after.
     let agent_id = std::fs::read_to_string(tmp.path().join("agent").join("agent-id"))?;
     let cri = Cri::connect(&args.containerd_socket, agent_id.trim().to_string())
