@@ -41,6 +41,8 @@ pub mod server;
 pub mod state;
 pub mod strategy;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -7,29 +7,11 @@ use kube::api::{Api, PostParams};
 use proxy::cluster::{Cluster, Kind};
 use tokio_util::sync::CancellationToken;
 
-async fn api_server(dir: &std::path::Path) -> (apiserver::Running, kube::Client) {
-    let server = apiserver::start(apiserver::Config {
-        data_dir: dir.to_path_buf(),
-        bind: "127.0.0.1:0".parse().expect("addr"),
-        datastore: store::Backend::Memory,
-        settings: Default::default(),
-        extra_sans: vec![],
-    })
-    .await
-    .expect("API server starts");
-    let kubeconfig = kube::config::Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("client config");
-    (server, kube::Client::try_from(config).expect("client"))
-}
-
 /// The node's loops (rules, DNS, Ingress, LoadBalancer status) wait for the same watches at
 /// the same time; every one of them must get going, and every one must see a change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_waiting_loop_starts_and_sees_changes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (server, client) = api_server(dir.path()).await;
+    let (server, client, _dir) = apiserver::testing::memory_server().await;
     let stop = CancellationToken::new();
     let cluster = Cluster::watch(&client, &stop);
     let loops: Vec<_> = (0..4)

@@ -26,21 +26,7 @@ impl Drop for Cluster {
 }
 
 pub(crate) async fn cluster() -> Cluster {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = apiserver::start(apiserver::Config {
-        data_dir: dir.path().to_path_buf(),
-        bind: "127.0.0.1:0".parse().expect("addr"),
-        datastore: store::Backend::Memory,
-        settings: Default::default(),
-        extra_sans: vec![],
-    })
-    .await
-    .expect("API server starts");
-    let kubeconfig = kube::config::Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("client config");
-    let client = kube::Client::try_from(config).expect("client");
+    let (server, client, dir) = apiserver::testing::memory_server().await;
     Cluster {
         client,
         server,

@@ -40,21 +40,7 @@ pub fn init_tracing() {
 impl Cluster {
     pub async fn start() -> Cluster {
         init_tracing();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let server = apiserver::start(apiserver::Config {
-            data_dir: dir.path().to_path_buf(),
-            bind: "127.0.0.1:0".parse().expect("addr"),
-            datastore: store::Backend::Memory,
-            settings: Default::default(),
-            extra_sans: vec![],
-        })
-        .await
-        .expect("apiserver");
-        let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig).expect("kubeconfig");
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .expect("client config");
-        let client = kube::Client::try_from(cfg).expect("client");
+        let (server, client, dir) = apiserver::testing::memory_server().await;
         Cluster {
             server,
             client,
